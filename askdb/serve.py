@@ -1,0 +1,37 @@
+"""``askdb serve``: wire settings, store, pipeline and adapters, then run the server."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.conversation import Conversation
+from bot.server import build_app
+from bot.store import ConversationStore
+from nlsql import LazyText2Sql
+
+from .factory import build_text2sql
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_app(settings: Settings) -> web.Application:
+    store = ConversationStore(settings.effective_state_url)
+    engine = LazyText2Sql(lambda: build_text2sql(settings))
+
+    def warm_up() -> None:
+        try:
+            engine.get().database.schema()
+        except Exception as err:  # reported again, politely, on the first question
+            log.warning("warm-up failed: %s", getattr(err, "user_message", err))
+
+    return build_app(Conversation(engine, store, settings.history_turns), warm_up)
+
+
+def serve(settings: Settings, port: int | None = None, host: str | None = None) -> None:
+    host = host or settings.host
+    port = port or settings.port
+    log.info("askdb serving on http://%s:%d/", host, port)
+    web.run_app(make_app(settings), host=host, port=port, print=None, access_log=None)

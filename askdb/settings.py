@@ -1,0 +1,104 @@
+"""The one settings object: every knob, read from ``ASKDB_*`` environment variables.
+
+Platform credentials keep their platforms' own names (``SLACK_BOT_TOKEN`` ...) so the
+values people already have in their secret stores work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from nlsql.errors import ConfigError
+
+
+def _default_cache() -> str:
+    return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "askdb")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default="", metadata={
+        "env": "ASKDB_DATABASE_URL",
+        "help": "SQLAlchemy URL of the database to answer about; empty = the sample database"})
+    state_url: str = field(default="", metadata={
+        "env": "ASKDB_STATE_URL",
+        "help": "SQLAlchemy URL of askdb's own state (threads, corrections); empty = SQLite "
+                "file in the cache directory"})
+    model: str = field(default="qwen2.5-coder-1.5b-instruct", metadata={
+        "env": "ASKDB_MODEL",
+        "help": "bundled model name (qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct),"
+                " a local Hugging Face model folder, or a hub id"})
+    cache_dir: str = field(default_factory=_default_cache, metadata={
+        "env": "ASKDB_CACHE_DIR", "help": "where prepared models and the sample database live"})
+    host: str = field(default="127.0.0.1", metadata={
+        "env": "ASKDB_HOST", "help": "address `askdb serve` listens on"})
+    port: int = field(default=3978, metadata={
+        "env": "ASKDB_PORT", "help": "port `askdb serve` listens on"})
+    max_rows: int = field(default=1000, metadata={
+        "env": "ASKDB_MAX_ROWS", "help": "row cap the guard puts on every query"})
+    query_timeout_s: float = field(default=30.0, metadata={
+        "env": "ASKDB_QUERY_TIMEOUT", "help": "seconds a query may run before it is stopped"})
+    max_question_chars: int = field(default=2000, metadata={
+        "env": "ASKDB_MAX_QUESTION_CHARS", "help": "longest question accepted"})
+    max_new_tokens: int = field(default=256, metadata={
+        "env": "ASKDB_MAX_NEW_TOKENS", "help": "most tokens the model may write for one query"})
+    retries: int = field(default=1, metadata={
+        "env": "ASKDB_RETRIES",
+        "help": "times the model may repair a query the database refused"})
+    answerer: str = field(default="model", metadata={
+        "env": "ASKDB_ANSWERER",
+        "help": "'model' phrases results with the language model, 'template' with fixed "
+                "sentences (faster)"})
+    history_turns: int = field(default=3, metadata={
+        "env": "ASKDB_HISTORY_TURNS", "help": "earlier turns of a thread put in the prompt"})
+    log_level: str = field(default="INFO", metadata={
+        "env": "ASKDB_LOG_LEVEL", "help": "logging level"})
+
+    def __post_init__(self) -> None:
+        if self.answerer not in {"model", "template"}:
+            raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"ASKDB_PORT {self.port} is not a port number.")
+        if self.max_rows < 1 or self.query_timeout_s <= 0:
+            raise ConfigError("ASKDB_MAX_ROWS and ASKDB_QUERY_TIMEOUT must be positive.")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            kind = f.type if isinstance(f.type, type) else {"int": int, "float": float}.get(
+                str(f.type), str)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as err:
+                raise ConfigError(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}.") \
+                    from err
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+    @property
+    def sample_database_path(self) -> Path:
+        return self.cache_path / "jidouka.sqlite"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sample_database_path}"
+
+    @property
+    def effective_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{self.cache_path / 'askdb-state.sqlite'}"
+
+    @classmethod
+    def help_table(cls) -> list[tuple[str, str, str]]:
+        return [(f.metadata["env"], str(f.default) if f.default is not None else "",
+                 f.metadata["help"]) for f in fields(cls)]

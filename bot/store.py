@@ -1,0 +1,82 @@
+"""ConversationStore: threads and their turns, persisted through SQLAlchemy.
+
+Follow-up questions need the thread's earlier questions and SQL; keeping them in a
+database (SQLite file by default, PostgreSQL via ASKDB_STATE_URL) means a restart or a
+second replica loses nothing. Calls are blocking: async code runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from nlsql import Answer, HistoryTurn
+
+metadata = sa.MetaData()
+
+turns = sa.Table(
+    "askdb_turns", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("thread_key", sa.String(300), nullable=False, index=True),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(100), nullable=False, default=""),
+    sa.Column("question", sa.UnicodeText, nullable=False),
+    sa.Column("sql", sa.UnicodeText),
+    sa.Column("answer", sa.UnicodeText),
+    sa.Column("error", sa.UnicodeText),
+    sa.Column("error_kind", sa.String(40)),
+    sa.Column("row_count", sa.Integer),
+    sa.Column("seconds", sa.Float),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class ConversationStore:
+    def __init__(self, url: str) -> None:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def add_turn(self, thread_key: str, platform: str, user_id: str, answer: Answer) -> int:
+        row = {
+            "thread_key": thread_key,
+            "platform": platform,
+            "user_id": user_id,
+            "question": answer.question,
+            "sql": answer.sql,
+            "answer": answer.answer,
+            "error": answer.error,
+            "error_kind": answer.error_kind,
+            "row_count": answer.table.row_count if answer.table else None,
+            "seconds": answer.timings.get("total"),
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        with self.engine.begin() as conn:
+            return int(conn.execute(turns.insert().values(**row)).inserted_primary_key[0])
+
+    def history(self, thread_key: str, limit: int = 3) -> list[HistoryTurn]:
+        """The last ``limit`` successfully answered turns of a thread, oldest first."""
+        query = (
+            sa.select(turns.c.question, turns.c.sql)
+            .where(turns.c.thread_key == thread_key, turns.c.error.is_(None),
+                   turns.c.sql.is_not(None))
+            .order_by(turns.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [HistoryTurn(q, s) for q, s in reversed(rows)]
+
+    def turns(self, thread_key: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(turns).where(turns.c.thread_key == thread_key).order_by(turns.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,200 @@
+"""Read-only execution with a time limit, returning a typed result table.
+
+Read-only is enforced by the connection itself (SQLite ``mode=ro``, a PostgreSQL
+read-only transaction, SQL Server ``ApplicationIntent=ReadOnly``) in addition to the
+guard, so a guard bug alone cannot change data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from .errors import DatabaseUnavailable, SqlFailed, SqlTimeout
+from .guard import SQLALCHEMY_TO_SQLGLOT, GuardedSql
+from .schema import Schema, reflect_schema, schema_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    columns: tuple[str, ...]
+    rows: tuple[tuple, ...]
+    truncated: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def json_rows(self) -> list[list]:
+        return [[jsonable(v) for v in row] for row in self.rows]
+
+
+def jsonable(value):
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    path = Path(url.database or "")
+    if not url.database or url.database == ":memory:" or not path.exists():
+        raise DatabaseUnavailable(f"The SQLite database file {url.database!r} does not exist.")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+    def connect():
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        # some real databases hold text that is not valid UTF-8
+        conn.text_factory = lambda b: b.decode("utf-8", "replace")
+        return conn
+
+    return sa.create_engine("sqlite://", creator=connect)
+
+
+def _postgres_engine(url: URL, timeout_s: float) -> Engine:
+    options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_s * 1000)}"
+    return sa.create_engine(
+        url,
+        connect_args={"options": options, "connect_timeout": 10},
+        execution_options={"postgresql_readonly": True},
+        pool_pre_ping=True,
+    )
+
+
+def _mssql_engine(url: URL, timeout_s: float) -> Engine:
+    query = dict(url.query)
+    odbc = query.get("odbc_connect")
+    if odbc and "applicationintent" not in odbc.lower():
+        query["odbc_connect"] = odbc.rstrip(";") + ";ApplicationIntent=ReadOnly"
+    elif not odbc:
+        query.setdefault("ApplicationIntent", "ReadOnly")
+    engine = sa.create_engine(url.set(query=query), pool_pre_ping=True)
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_timeout(dbapi_conn, _record):  # pyodbc: per-connection query timeout
+        dbapi_conn.timeout = int(timeout_s)
+
+    return engine
+
+
+def readonly_engine(database_url: str, timeout_s: float) -> Engine:
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        return _postgres_engine(url, timeout_s)
+    if backend == "mssql":
+        return _mssql_engine(url, timeout_s)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class ReadOnlyDatabase:
+    """The company database askdb answers about: schema (cached) and guarded queries."""
+
+    def __init__(self, database_url: str, timeout_s: float = 30.0) -> None:
+        self.url = database_url
+        self.timeout_s = timeout_s
+        try:
+            self.engine = readonly_engine(database_url, timeout_s)
+        except (sa.exc.ArgumentError, ImportError) as err:
+            raise DatabaseUnavailable(f"The database URL is not usable: {err}") from err
+        self._schema: Schema | None = None
+        self._schema_text: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        """The sqlglot dialect name of this database."""
+        name = self.engine.dialect.name
+        return SQLALCHEMY_TO_SQLGLOT.get(name, name)
+
+    def schema(self) -> Schema:
+        with self._lock:
+            if self._schema is None:
+                try:
+                    self._schema = reflect_schema(self.engine)
+                except sa.exc.DBAPIError as err:
+                    raise DatabaseUnavailable(_unreachable(err)) from err
+                self._schema_text = schema_text(self._schema)
+            return self._schema
+
+    def schema_text(self) -> str:
+        self.schema()
+        assert self._schema_text is not None
+        return self._schema_text
+
+    def refresh_schema(self) -> None:
+        with self._lock:
+            self._schema = None
+            self._schema_text = None
+
+    def run(self, guarded: GuardedSql) -> ResultTable:
+        started = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                stop = _install_sqlite_deadline(conn, started + self.timeout_s)
+                try:
+                    result = conn.exec_driver_sql(guarded.sql)
+                    columns = tuple(result.keys())
+                    rows = tuple(tuple(r) for r in result.fetchmany(guarded.max_rows))
+                finally:
+                    stop()
+                    conn.rollback()
+        except sa.exc.DBAPIError as err:
+            raise _classify(err, self.timeout_s) from err
+        truncated = guarded.capped and len(rows) >= guarded.max_rows
+        return ResultTable(columns, rows, truncated, time.perf_counter() - started)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _install_sqlite_deadline(conn: sa.Connection, deadline: float):
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        return lambda: None
+    raw.set_progress_handler(lambda: int(time.perf_counter() > deadline), 10_000)
+    return lambda: raw.set_progress_handler(None, 0)
+
+
+def _first_line(err: sa.exc.DBAPIError) -> str:
+    text = str(err.orig) if err.orig is not None else str(err)
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+def _unreachable(err: sa.exc.DBAPIError) -> str:
+    return f"I can't reach the database right now ({_first_line(err)})."
+
+
+def _classify(err: sa.exc.DBAPIError, timeout_s: float):
+    message = _first_line(err)
+    low = message.lower()
+    if "interrupted" in low or "statement timeout" in low or "canceling statement" in low \
+            or "hyt00" in low or "query timeout" in low:
+        return SqlTimeout(f"The query took longer than {timeout_s:g} s and was stopped.")
+    if err.connection_invalidated or "could not connect" in low or "connection refused" in low \
+            or "unable to open database" in low:
+        return DatabaseUnavailable(_unreachable(err))
+    return SqlFailed(f"The database could not run the query: {message}")

@@ -1,0 +1,258 @@
+"""SqlGuard: decides on the parsed tree whether a statement may run, and how.
+
+Every rule is a small function over the sqlglot syntax tree (never over the SQL text),
+so each can be read and tested alone. A statement passes only if no rule objects; it
+then leaves transpiled to the target dialect and capped in rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from .errors import SqlRejected
+
+DEFAULT_MAX_ROWS = 1000
+
+SQLALCHEMY_TO_SQLGLOT = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mssql": "tsql",
+    "tsql": "tsql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+# Statements and clauses that write, change session or server state, or reach outside.
+WRITE_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
+    exp.TruncateTable, exp.Copy, exp.Command, exp.Pragma, exp.Attach, exp.Detach,
+    exp.Set, exp.Use, exp.Transaction, exp.Commit, exp.Rollback, exp.Grant, exp.Revoke,
+    exp.Kill, exp.LoadData, exp.Execute, exp.Declare, exp.Comment, exp.Analyze,
+    exp.Cache, exp.Uncache, exp.Refresh, exp.Into, exp.Lock,
+)
+
+# Functions that read files, run commands, sleep, reach other servers or change state.
+DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
+    "common": frozenset({
+        "sleep", "benchmark", "load_file", "sys_exec", "sys_eval",
+    }),
+    "sqlite": frozenset({
+        "load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "zipfile",
+        "sqlar_compress", "sqlar_uncompress", "fsdir",
+    }),
+    "postgres": frozenset({
+        "pg_sleep", "pg_sleep_for", "pg_sleep_until", "lo_import", "lo_export", "lo_open",
+        "lo_create", "lo_unlink", "lo_put", "lo_from_bytea", "lo_get", "set_config",
+        "nextval", "setval", "query_to_xml", "query_to_xml_and_xmlschema", "table_to_xml",
+        "cursor_to_xml", "database_to_xml", "schema_to_xml", "current_setting",
+        "txid_current", "pg_current_xact_id", "pg_notify", "pg_stat_file",
+        "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+        "pg_switch_wal", "pg_promote", "pg_create_restore_point", "pg_log_backend_memory_contexts",
+        "copy", "inet_server_addr", "version",
+    }),
+    "tsql": frozenset({
+        "openrowset", "openquery", "opendatasource", "openxml", "sp_executesql",
+        "xp_cmdshell", "xp_dirtree", "xp_fileexist", "xp_regread", "sp_oacreate",
+        "sp_configure", "fn_xe_file_target_read_file", "fn_get_audit_file", "fn_dblog",
+        "bulk", "pwdencrypt", "pwdcompare", "loginproperty",
+    }),
+}
+DENIED_FUNCTION_PREFIXES = (
+    "pg_read_", "pg_ls_", "pg_file_", "pg_advisory", "pg_try_advisory", "pg_logical_",
+    "pg_replication_", "pg_create_", "pg_drop_", "pg_import_", "pg_backup_",
+    "pg_start_backup", "pg_stop_backup", "dblink", "lo_", "xp_", "sp_",
+)
+
+# Catalogs that hold credentials or other sessions' queries: never readable, anywhere.
+DENIED_OBJECTS = frozenset({
+    "pg_authid", "pg_shadow", "pg_user_mapping", "pg_user_mappings", "pg_largeobject",
+    "pg_hba_file_rules", "pg_file_settings", "pg_stat_activity", "pg_ident_file_mappings",
+    "pg_settings", "pg_roles", "pg_auth_members",
+    "syslogins", "sysxlogins", "sysprocesses", "sysoledbusers", "sysremotelogins",
+})
+# Generic names that are only catalogs inside SQL Server's sys schema.
+DENIED_SYS_OBJECTS = frozenset({
+    "sql_logins", "server_principals", "credentials", "linked_logins",
+    "database_scoped_credentials", "master_key_passwords", "dm_exec_sessions",
+    "dm_exec_connections", "dm_exec_requests", "dm_exec_sql_text", "symmetric_keys",
+    "asymmetric_keys", "certificates", "server_role_members", "servers",
+})
+DENIED_SCHEMAS = frozenset({"mysql"})
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    dialect: str
+    known_tables: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class GuardedSql:
+    """A statement the guard let through, as it will run."""
+
+    sql: str
+    dialect: str
+    capped: bool
+    max_rows: int
+    tables: tuple[str, ...] = field(default_factory=tuple)
+
+
+Rule = Callable[[exp.Expression, GuardContext], "str | None"]
+
+
+def _func_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def _real_tables(tree: exp.Expression) -> Iterable[exp.Table]:
+    ctes = _cte_names(tree)
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and table.name.lower() not in ctes:
+            yield table
+
+
+def rule_is_query(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    if not isinstance(tree, exp.Query):
+        kind = tree.key.upper()
+        return f"only read queries (SELECT) are allowed, not {kind}"
+    return None
+
+
+def rule_no_writes(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    for node in tree.walk():
+        if isinstance(node, exp.Into):
+            return "SELECT ... INTO writes a table"
+        if isinstance(node, exp.Lock):
+            return "locking clauses (FOR UPDATE / FOR SHARE) are not allowed"
+        if isinstance(node, WRITE_NODES):
+            return f"{node.key.upper()} changes data or state and is not allowed"
+    return None
+
+
+def rule_denied_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    denied = DENIED_FUNCTIONS["common"] | DENIED_FUNCTIONS.get(ctx.dialect, frozenset())
+    # Functions dangerous in one dialect are never needed in another: deny them all.
+    for names in DENIED_FUNCTIONS.values():
+        denied |= names
+    for node in tree.find_all(exp.Func):
+        name = _func_name(node)
+        if name in denied or name.startswith(DENIED_FUNCTION_PREFIXES):
+            return f"the function {name}() is not allowed"
+    return None
+
+
+def rule_denied_objects(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    for table in _real_tables(tree):
+        name = table.name.lower()
+        schema = (table.db or "").lower()
+        if (
+            name in DENIED_OBJECTS
+            or schema in DENIED_SCHEMAS
+            or (schema == "sys" and name in DENIED_SYS_OBJECTS)
+        ):
+            shown = f"{schema}.{name}" if schema else name
+            return f"the system catalog {shown} is not readable"
+    return None
+
+
+def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    if ctx.known_tables is None:
+        return None
+    for table in _real_tables(tree):
+        if table.catalog:
+            return f"cross-database reference {table.sql()} is not allowed"
+        if table.name.lower() not in ctx.known_tables:
+            return f"the table {table.name} is not part of this database"
+    return None
+
+
+RULES: tuple[Rule, ...] = (
+    rule_is_query,
+    rule_no_writes,
+    rule_denied_functions,
+    rule_denied_objects,
+    rule_known_tables,
+)
+
+
+def _literal_int(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Limit):
+        node = node.expression
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    return None
+
+
+def cap_rows(tree: exp.Query, max_rows: int) -> tuple[exp.Query, bool]:
+    """Put a row cap on the outermost query; keep a smaller literal limit as it is."""
+    limit = tree.args.get("limit")
+    fetch = tree.args.get("fetch") if not limit else None
+    if fetch is not None:
+        wrapped = exp.select("*").from_(tree.subquery("capped"))
+        return wrapped.limit(max_rows), True
+    if limit is None:
+        return tree.limit(max_rows, copy=False), True
+    value = _literal_int(limit)
+    if value is not None and value <= max_rows:
+        return tree, False
+    if value is not None:
+        return tree.limit(max_rows, copy=False), True
+    wrapped = exp.select("*").from_(tree.subquery("capped"))
+    return wrapped.limit(max_rows), True
+
+
+class SqlGuard:
+    """Parse, check and rewrite one statement for a target dialect."""
+
+    def __init__(
+        self,
+        dialect: str,
+        known_tables: Iterable[str] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        rules: tuple[Rule, ...] = RULES,
+    ) -> None:
+        self.dialect = SQLALCHEMY_TO_SQLGLOT.get(dialect, dialect)
+        tables = None if known_tables is None else frozenset(t.lower() for t in known_tables)
+        self.context = GuardContext(self.dialect, tables)
+        self.max_rows = max_rows
+        self.rules = rules
+
+    def parse(self, sql: str) -> exp.Expression:
+        if not sql or not sql.strip():
+            raise SqlRejected("the statement is empty")
+        try:
+            statements = [s for s in sqlglot.parse(sql, read=self.dialect) if s is not None]
+        except SqlglotError as err:
+            first = str(err).splitlines()[0] if str(err) else "syntax error"
+            raise SqlRejected(f"it is not valid SQL ({first})") from err
+        if len(statements) != 1:
+            raise SqlRejected(f"exactly one statement is allowed, got {len(statements)}")
+        return statements[0]
+
+    def check(self, sql: str) -> GuardedSql:
+        """Return the SQL as it will run, or raise :class:`SqlRejected`."""
+        tree = self.parse(sql)
+        for rule in self.rules:
+            reason = rule(tree, self.context)
+            if reason:
+                raise SqlRejected(reason)
+        assert isinstance(tree, exp.Query)
+        capped_tree, capped = cap_rows(tree, self.max_rows)
+        try:
+            out = capped_tree.sql(dialect=self.dialect)
+        except SqlglotError as err:
+            raise SqlRejected(f"it cannot be written in {self.dialect} ({err})") from err
+        tables = tuple(sorted({t.name for t in _real_tables(tree)}))
+        return GuardedSql(out, self.dialect, capped, self.max_rows, tables)

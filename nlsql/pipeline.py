@@ -1,0 +1,207 @@
+"""The question-to-answer pipeline: prompt, generate, guard, execute, phrase.
+
+``Text2Sql.ask`` never raises askdb's own errors: they become ``Answer.error`` with a
+one-line message, so every caller (CLI, chat adapters, evaluation) reports failures the
+same way and the thread keeps its history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .answerer import Answerer
+from .errors import AskdbError, BadQuestion, NotSql, SqlFailed, SqlRejected
+from .execute import ReadOnlyDatabase, ResultTable
+from .guard import SqlGuard
+from .model import Text2SqlModel
+from .prompting import (
+    Example,
+    HistoryTurn,
+    build_messages,
+    extract_sql,
+    retry_messages,
+    sql_is_complete,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass
+class Answer:
+    question: str
+    sql: str | None = None
+    table: ResultTable | None = None
+    answer: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        table = self.table
+        return {
+            "question": self.question,
+            "sql": self.sql,
+            "columns": list(table.columns) if table else [],
+            "rows": table.json_rows() if table else [],
+            "truncated": bool(table and table.truncated),
+            "answer": self.answer,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+class Text2Sql:
+    """Answers questions about one database with one model."""
+
+    def __init__(
+        self,
+        database: ReadOnlyDatabase,
+        model: Text2SqlModel,
+        answerer: Answerer | None = None,
+        max_rows: int = 1000,
+        max_new_tokens: int = 256,
+        retries: int = 1,
+        max_question_chars: int = MAX_QUESTION_CHARS,
+    ) -> None:
+        self.database = database
+        self.model = model
+        self.answerer = answerer or Answerer(model)
+        self.max_rows = max_rows
+        self.max_new_tokens = max_new_tokens
+        self.retries = retries
+        self.max_question_chars = max_question_chars
+
+    def guard(self) -> SqlGuard:
+        schema = self.database.schema()
+        return SqlGuard(self.database.dialect, schema.table_names, self.max_rows)
+
+    def check_question(self, question: str) -> str:
+        question = " ".join((question or "").split())
+        if not question:
+            raise BadQuestion("Please type a question about the data, e.g. "
+                              "“how many improvements were made in 2024?”.")
+        if len(question) > self.max_question_chars:
+            raise BadQuestion(
+                f"That question is {len(question):,} characters long; please keep it under "
+                f"{self.max_question_chars:,}."
+            )
+        return question
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[HistoryTurn] = (),
+        examples: Sequence[Example] = (),
+    ) -> Answer:
+        answer = Answer(question=question)
+        started = time.perf_counter()
+        try:
+            self._ask(answer, history, examples)
+        except AskdbError as err:
+            answer.error, answer.error_kind = err.user_message, err.kind
+            answer.answer = answer.answer or err.user_message
+            log.info("question failed (%s): %s", err.kind, err.user_message)
+        answer.timings["total"] = time.perf_counter() - started
+        return answer
+
+    def _ask(self, answer: Answer, history, examples) -> None:
+        clock = _Clock(answer.timings)
+        answer.question = question = self.check_question(answer.question)
+        schema_text = self.database.schema_text()
+        guard = self.guard()
+        clock.lap("schema")
+        messages = build_messages(schema_text, self.database.dialect, question, history,
+                                  examples)
+        clock.lap("prompt")
+        for attempt in range(self.retries + 1):
+            sql = self._generate(messages, answer, clock)
+            answer.sql = sql
+            try:
+                guarded = guard.check(sql)
+                clock.lap("guard")
+                answer.sql = guarded.sql
+                answer.table = self.database.run(guarded)
+                clock.lap("execute")
+                break
+            except (SqlFailed, SqlRejected) as err:
+                clock.lap("execute")
+                retryable = isinstance(err, SqlFailed) or "not part of" in err.user_message
+                if attempt >= self.retries or not retryable:
+                    raise
+                log.info("retrying after: %s", err.user_message)
+                messages = retry_messages(messages, sql, err.user_message)
+        assert answer.table is not None
+        answer.answer = self.answerer.answer(question, answer.table)
+        clock.lap("answer")
+
+    def _generate(self, messages, answer: Answer, clock: _Clock) -> str:
+        generation = self.model.generate(messages, self.max_new_tokens, sql_is_complete)
+        answer.timings["prefill"] = answer.timings.get("prefill", 0.0) + generation.prefill_s
+        answer.timings["decode"] = answer.timings.get("decode", 0.0) + generation.decode_s
+        answer.tokens["prompt"] = generation.prompt_tokens
+        answer.tokens["new"] = answer.tokens.get("new", 0) + generation.new_tokens
+        clock.last = time.perf_counter()
+        sql = extract_sql(generation.text)
+        if sql is None:
+            raise NotSql(
+                "I couldn't turn that into a database query. Try asking about the data "
+                "with the names it uses (e.g. departments, tools, improvements).",
+                generation.text,
+            )
+        return sql
+
+
+class LazyText2Sql:
+    """Builds the pipeline on first use and retries a failed build on the next question.
+
+    A server must come up, and answer "the model is not prepared" in chat, even when
+    the model or the database is missing; once fixed, the next question just works.
+    """
+
+    def __init__(self, factory) -> None:
+        self._factory = factory
+        self._engine: Text2Sql | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Text2Sql:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._factory()
+            return self._engine
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def ask(self, question: str, history: Sequence[HistoryTurn] = (),
+            examples: Sequence[Example] = ()) -> Answer:
+        try:
+            engine = self.get()
+        except AskdbError as err:
+            log.warning("pipeline unavailable: %s", err.user_message)
+            return Answer(question=question, answer=err.user_message, error=err.user_message,
+                          error_kind=err.kind)
+        return engine.ask(question, history, examples)

@@ -1,0 +1,136 @@
+"""Chat prompts for SQL writing, and getting the SQL back out of the model's reply.
+
+The schema sits in the system message so that every question on one database shares
+the same prompt prefix (its key/value cache can be reused); the thread's earlier
+questions and their SQL follow as real chat turns, which is what an instruct model
+understands best as "the conversation so far".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DIALECT_NAMES = {
+    "sqlite": "SQLite",
+    "postgres": "PostgreSQL",
+    "tsql": "Microsoft SQL Server (T-SQL)",
+    "mysql": "MySQL",
+}
+
+DIALECT_HINTS = {
+    "sqlite": "Dates are stored as text 'YYYY-MM-DD HH:MM:SS'; use strftime() to take parts.",
+    "postgres": "Use ILIKE for case-insensitive text matching; EXTRACT() for date parts.",
+    "tsql": "Use TOP n, not LIMIT; YEAR()/MONTH() for date parts; N'...' for Unicode text.",
+}
+
+SYSTEM_TEMPLATE = (
+    "You are an SQL assistant for a {dialect_name} database.\n"
+    "From the database schema and the conversation so far, write one {dialect_name} SELECT "
+    "query that answers the user's latest question.\n"
+    "Use only the tables and columns in the schema, and text values as they are spelled in "
+    "the examples. {hint}\n"
+    "Reply with the SQL only, in a ```sql code block.\n\n"
+    "Database schema:\n{schema}"
+)
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """An earlier question of the same thread and the SQL that answered it."""
+
+    question: str
+    sql: str | None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked question/SQL pair shown before the question (verified by people)."""
+
+    question: str
+    sql: str
+
+
+def system_prompt(schema_text: str, dialect: str) -> str:
+    return SYSTEM_TEMPLATE.format(
+        dialect_name=DIALECT_NAMES.get(dialect, dialect),
+        hint=DIALECT_HINTS.get(dialect, ""),
+        schema=schema_text,
+    ).strip()
+
+
+def sql_block(sql: str) -> str:
+    return f"```sql\n{sql.strip()}\n```"
+
+
+def build_messages(
+    schema_text: str,
+    dialect: str,
+    question: str,
+    history: Sequence[HistoryTurn] = (),
+    examples: Sequence[Example] = (),
+) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_prompt(schema_text, dialect)}]
+    for ex in examples:
+        messages.append({"role": "user", "content": ex.question})
+        messages.append({"role": "assistant", "content": sql_block(ex.sql)})
+    for turn in history:
+        if turn.sql:
+            messages.append({"role": "user", "content": turn.question})
+            messages.append({"role": "assistant", "content": sql_block(turn.sql)})
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def retry_messages(
+    messages: list[dict[str, str]], failed_sql: str, error: str
+) -> list[dict[str, str]]:
+    """Messages asking the model to repair a query the database or guard refused."""
+    return [
+        *messages,
+        {"role": "assistant", "content": sql_block(failed_sql)},
+        {
+            "role": "user",
+            "content": f"That query failed: {error}\n"
+                       "Write a corrected query for the same question.",
+        },
+    ]
+
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)(```|$)", re.S)
+_START = re.compile(r"\b(SELECT|WITH)\b", re.I)
+
+
+def extract_sql(text: str) -> str | None:
+    """The SQL in the model's reply: a fenced block if any, else the text from SELECT/WITH.
+
+    This only finds *where* the query is in free text; whether it is one safe statement
+    is the guard's decision, made on the parsed tree.
+    """
+    text = text.strip()
+    for match in _FENCE.finditer(text):
+        body = match.group(2).strip()
+        if body and _START.search(body):
+            return _trim(body)
+    start = _START.search(text)
+    if start is None:
+        return None
+    return _trim(text[start.start():])
+
+
+def _trim(sql: str) -> str:
+    sql = sql.strip().strip("`").strip()
+    # a reply may add prose after the statement; keep the first statement's text
+    end = sql.find(";")
+    if end != -1:
+        sql = sql[:end]
+    return sql.strip()
+
+
+def sql_is_complete(text: str) -> bool:
+    """Stopping rule for generation: a closed code fence, or a terminating semicolon."""
+    stripped = text.lstrip()
+    if stripped.startswith("```"):
+        return stripped.count("```") >= 2
+    return ";" in stripped

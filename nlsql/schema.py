@@ -1,0 +1,153 @@
+"""Database schema reflection and its text form for prompts.
+
+The model only sees what this module writes, so it carries what a person would need to
+write the query: types, keys, and a few real values of short text columns (the model
+cannot guess that a department is spelled 'DC2').
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+SAMPLE_VALUES = 4
+SAMPLE_MAX_LEN = 40
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    primary_key: bool = False
+    samples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Schema:
+    dialect: str
+    tables: tuple[Table, ...] = field(default_factory=tuple)
+
+    def table(self, name: str) -> Table | None:
+        low = name.lower()
+        return next((t for t in self.tables if t.name.lower() == low), None)
+
+    @property
+    def table_names(self) -> set[str]:
+        return {t.name.lower() for t in self.tables}
+
+
+def _is_short_text(col_type: sa.types.TypeEngine) -> bool:
+    if not isinstance(col_type, sa.String):
+        return False
+    length = getattr(col_type, "length", None)
+    return length is None or length <= 200
+
+
+def _samples(conn: sa.Connection, table: sa.Table, column: sa.Column) -> tuple[str, ...]:
+    query = (
+        sa.select(column)
+        .where(column.is_not(None))
+        .group_by(column)
+        .order_by(sa.func.count().desc(), column)
+        .limit(SAMPLE_VALUES + 1)
+    )
+    try:
+        values = [r[0] for r in conn.execute(query)]
+    except sa.exc.SQLAlchemyError:
+        return ()
+    texts = [str(v) for v in values if isinstance(v, str)]
+    if not texts or any(len(v) > SAMPLE_MAX_LEN or "\n" in v for v in texts):
+        return ()
+    return tuple(texts[:SAMPLE_VALUES])
+
+
+def reflect_schema(engine: Engine, with_samples: bool = True) -> Schema:
+    """Read tables, columns, keys and sample values through SQLAlchemy."""
+    inspector = sa.inspect(engine)
+    metadata = sa.MetaData()
+    tables: list[Table] = []
+    with engine.connect() as conn:
+        for name in sorted(inspector.get_table_names()):
+            pk = set(inspector.get_pk_constraint(name).get("constrained_columns") or [])
+            sa_table = sa.Table(name, metadata, autoload_with=conn)
+            columns = []
+            for col in sa_table.columns:
+                samples = ()
+                if with_samples and col.name not in pk and _is_short_text(col.type):
+                    samples = _samples(conn, sa_table, col)
+                columns.append(Column(col.name, _type_name(col.type), col.name in pk, samples))
+            fks = tuple(
+                ForeignKey(
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                )
+                for fk in inspector.get_foreign_keys(name)
+                if fk.get("referred_table")
+            )
+            tables.append(Table(name, tuple(columns), fks))
+        conn.rollback()
+    return Schema(dialect=engine.dialect.name, tables=tuple(tables))
+
+
+def _type_name(col_type: sa.types.TypeEngine) -> str:
+    try:
+        return str(col_type).split("(")[0] or "TEXT"
+    except Exception:  # some dialect types cannot render without a dialect
+        return type(col_type).__name__.upper()
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def schema_text(schema: Schema) -> str:
+    """The schema as compact CREATE TABLE statements, sample values as comments."""
+    blocks = []
+    for table in schema.tables:
+        lines = []
+        pk = [c.name for c in table.columns if c.primary_key]
+        for col in table.columns:
+            line = f"  {col.name} {col.type}"
+            if col.primary_key and len(pk) == 1:
+                line += " PRIMARY KEY"
+            if col.samples:
+                line += ",  -- e.g. " + ", ".join(_quote(v) for v in col.samples)
+                lines.append(line)
+                continue
+            lines.append(line + ",")
+        if len(pk) > 1:
+            lines.append(f"  PRIMARY KEY ({', '.join(pk)}),")
+        for fk in table.foreign_keys:
+            lines.append(
+                f"  FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES "
+                f"{fk.ref_table}({', '.join(fk.ref_columns)}),"
+            )
+        # strip the trailing comma of the last line, keeping any comment after it
+        last = lines[-1]
+        if ",  -- " in last:
+            lines[-1] = last.replace(",  -- ", "  -- ", 1)
+        elif last.endswith(","):
+            lines[-1] = last[:-1]
+        blocks.append(f"CREATE TABLE {table.name} (\n" + "\n".join(lines) + "\n);")
+    return "\n".join(blocks)

@@ -1,0 +1,60 @@
+"""Shared fixtures: the sample database, the tiny model, the real bundled model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from askdb.settings import Settings
+from nlsql.sampledb import create_sample_database
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    return create_sample_database(tmp_path_factory.mktemp("db") / "jidouka.sqlite")
+
+
+@pytest.fixture(scope="session")
+def sample_url(sample_db) -> str:
+    return f"sqlite:///{sample_db}"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    from nlsql import Text2SqlModel
+
+    return Text2SqlModel.load(tiny_model_dir)
+
+
+def real_settings(**overrides) -> Settings:
+    """Settings for the real bundled model, prepared by `make` into the cache."""
+    env = dict(os.environ)
+    env.setdefault("ASKDB_CACHE_DIR", str(REPO / ".cache"))
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    from nlsql.model_files import bundled, converted_dir, is_prepared
+
+    settings = real_settings()
+    model = bundled(settings.model)
+    if model is not None and not is_prepared(converted_dir(settings.cache_path, model)):
+        pytest.fail(
+            f"the bundled model is not prepared in {settings.cache_path}: run "
+            "`make setup` (or `askdb model prepare`) before the model tests"
+        )
+    from askdb.factory import load_model
+
+    return load_model(settings)
