@@ -100,5 +100,6 @@ class Settings:
 
     @classmethod
     def help_table(cls) -> list[tuple[str, str, str]]:
-        return [(f.metadata["env"], str(f.default) if f.default is not None else "",
-                 f.metadata["help"]) for f in fields(cls)]
+        defaults = cls()
+        return [(f.metadata["env"], str(getattr(defaults, f.name)), f.metadata["help"])
+                for f in fields(cls)]

@@ -99,7 +99,8 @@ def retry_messages(
 
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)(```|$)", re.S)
-_START = re.compile(r"\b(SELECT|WITH)\b", re.I)
+# a statement starts a line; "with" inside prose must not count
+_START = re.compile(r"^[ \t]*(SELECT|WITH)\b", re.I | re.M)
 
 
 def extract_sql(text: str) -> str | None:

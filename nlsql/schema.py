@@ -7,6 +7,7 @@ cannot guess that a department is spelled 'DC2').
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -121,33 +122,53 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_identifier(name: str, dialect: str) -> str:
+    """The name as the model must write it: quoted only where the dialect needs it."""
+    needs = not _PLAIN.match(name) or (dialect == "postgresql" and name != name.lower())
+    if not needs:
+        return name
+    if dialect == "mssql":
+        return "[" + name.replace("]", "]]") + "]"
+    if dialect in ("mysql", "mariadb"):
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
 def schema_text(schema: Schema) -> str:
-    """The schema as compact CREATE TABLE statements, sample values as comments."""
+    """The schema as compact CREATE TABLE statements.
+
+    Single-column foreign keys are written inline (``REFERENCES T(c)``) on the column
+    itself, and sample values as a comment on their column: a small model reads what is
+    on the line it is looking at far better than a constraint listed further down.
+    """
+    q = lambda name: quote_identifier(name, schema.dialect)  # noqa: E731
     blocks = []
     for table in schema.tables:
-        lines = []
         pk = [c.name for c in table.columns if c.primary_key]
+        inline = {fk.columns[0]: fk for fk in table.foreign_keys if len(fk.columns) == 1}
+        parts: list[tuple[str, str]] = []  # (definition, comment)
         for col in table.columns:
-            line = f"  {col.name} {col.type}"
+            line = f"{q(col.name)} {col.type}"
             if col.primary_key and len(pk) == 1:
                 line += " PRIMARY KEY"
-            if col.samples:
-                line += ",  -- e.g. " + ", ".join(_quote(v) for v in col.samples)
-                lines.append(line)
-                continue
-            lines.append(line + ",")
+            if col.name in inline:
+                fk = inline[col.name]
+                line += f" REFERENCES {q(fk.ref_table)}({q(fk.ref_columns[0])})"
+            comment = ("e.g. " + ", ".join(_quote(v) for v in col.samples)) if col.samples else ""
+            parts.append((line, comment))
         if len(pk) > 1:
-            lines.append(f"  PRIMARY KEY ({', '.join(pk)}),")
+            parts.append((f"PRIMARY KEY ({', '.join(map(q, pk))})", ""))
         for fk in table.foreign_keys:
-            lines.append(
-                f"  FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES "
-                f"{fk.ref_table}({', '.join(fk.ref_columns)}),"
-            )
-        # strip the trailing comma of the last line, keeping any comment after it
-        last = lines[-1]
-        if ",  -- " in last:
-            lines[-1] = last.replace(",  -- ", "  -- ", 1)
-        elif last.endswith(","):
-            lines[-1] = last[:-1]
-        blocks.append(f"CREATE TABLE {table.name} (\n" + "\n".join(lines) + "\n);")
+            if len(fk.columns) > 1:
+                parts.append((
+                    f"FOREIGN KEY ({', '.join(map(q, fk.columns))}) REFERENCES "
+                    f"{q(fk.ref_table)}({', '.join(map(q, fk.ref_columns))})", ""))
+        lines = []
+        for i, (definition, comment) in enumerate(parts):
+            sep = "," if i < len(parts) - 1 else ""
+            lines.append(f"  {definition}{sep}" + (f"  -- {comment}" if comment else ""))
+        blocks.append(f"CREATE TABLE {q(table.name)} (\n" + "\n".join(lines) + "\n);")
     return "\n".join(blocks)

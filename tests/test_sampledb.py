@@ -81,5 +81,5 @@ def test_schema_text_shows_values_and_keys(sample_url):
     text = schema_text(reflect_schema(sa.create_engine(sample_url)))
     assert "CREATE TABLE Jidouka (" in text
     assert "'DC2'" in text  # the model must learn how departments are spelled
-    assert "FOREIGN KEY (DepartmentId) REFERENCES Department(DepartmentId)" in text
+    assert "DepartmentId INTEGER REFERENCES Department(DepartmentId)," in text
     assert "PRIMARY KEY (JidoukaId, ToolId)" in text

@@ -1,0 +1,102 @@
+"""The web chat in headless Chromium against a running `askdb serve` with the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sample_url):
+    port = _free_port()
+    tmp = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "ASKDB_CACHE_DIR": os.environ.get("ASKDB_CACHE_DIR", str(REPO / ".cache")),
+           "ASKDB_DATABASE_URL": sample_url, "ASKDB_STATE_URL": f"sqlite:///{tmp / 's.db'}",
+           "ASKDB_PORT": str(port), "ASKDB_ANSWERER": "template"}
+    log = open(tmp / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "askdb", "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "healthz", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("askdb serve exited: " + (tmp / "serve.log").read_text()[-2000:])
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("chromium and chromedriver are needed: Debian packages chromium, "
+                    "chromium-driver (`make test` installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_ask_and_see_the_table(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server)
+    box = browser.find_element(By.ID, "question")
+    box.send_keys("What is the total time saved by each department?")
+    browser.find_element(By.ID, "send").click()
+    table = WebDriverWait(browser, 300).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, ".msg.bot table.result")))
+    headers = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(headers) >= 2 and len(rows) == 5
+    cells = {r.find_elements(By.TAG_NAME, "td")[0].text for r in rows}
+    assert cells == {"DC1", "DC2", "DC3", "DC4", "DC5"}
+    sql = browser.find_element(By.CSS_SELECTOR, ".msg.bot pre.sql").text
+    assert sql.upper().startswith("SELECT") and "GROUP BY" in sql.upper()
+
+
+def test_empty_question_shows_a_message(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server)
+    browser.find_element(By.ID, "send").click()
+    error = WebDriverWait(browser, 60).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, ".msg.bot.error .text")))
+    assert "Please type a question" in error.text

@@ -1,0 +1,53 @@
+"""The `askdb` command line contract (exit codes, JSON keys)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def askdb(*args: str, stdin: str | None = None, env: dict | None = None,
+          timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "ASKDB_CACHE_DIR": str(REPO / ".cache"), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "askdb", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.mark.parametrize("dialect, sql, code, expected", [
+    ("sqlite", "SELECT * FROM Jidouka", 0, "SELECT * FROM Jidouka LIMIT 1000"),
+    ("tsql", "SELECT a FROM t LIMIT 10", 0, "SELECT TOP 10 a FROM t"),
+    ("postgres", "SELECT pg_read_file('/etc/passwd')", 1, "pg_read_file"),
+    ("tsql", "SELECT * FROM sys.sql_logins", 1, "sql_logins"),
+    ("sqlite", "DROP TABLE Jidouka", 1, "only read queries"),
+])
+def test_check_sql_dialect(dialect, sql, code, expected):
+    result = askdb("check-sql", "--dialect", dialect, sql)
+    assert result.returncode == code
+    assert expected in result.stdout
+
+
+def test_check_sql_against_database_tables(sample_url):
+    assert askdb("check-sql", "--db", sample_url, "SELECT ToolName FROM Tool").returncode == 0
+    bad = askdb("check-sql", "--db", sample_url, "SELECT * FROM sqlite_master")
+    assert bad.returncode == 1 and "not part of this database" in bad.stdout
+
+
+def test_ask_with_missing_model_is_one_clear_line(sample_url, tmp_path):
+    result = askdb("ask", "--db", sample_url, "--json", "how many tools?",
+                   env={"ASKDB_MODEL": str(tmp_path / "no-model"),
+                        "ASKDB_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"})
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert out["error"].startswith("The model folder") and "\n" not in out["error"]
+    assert set(out) >= {"sql", "columns", "rows", "answer", "error", "timings"}
+
+
+def test_sample_db_command(tmp_path):
+    result = askdb("sample-db", str(tmp_path / "x.sqlite"))
+    assert result.returncode == 0 and result.stdout.strip().endswith("x.sqlite")

@@ -1,0 +1,81 @@
+"""The real bundled model answering questions about the sample database.
+
+Each answer's SQL is executed and compared with a gold query's result. The model is
+small and greedy decoding is deterministic, so the figure is stable; the test fails
+when accuracy drops below what the pipeline reached when it was written.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from askdb.factory import build_text2sql
+from nlsql import HistoryTurn, SqlGuard, detect_language
+from nlsql.compare import same_result
+from tests.conftest import real_settings
+from tests.jidouka_questions import QUESTIONS
+
+pytestmark = pytest.mark.model
+
+MIN_CORRECT = 9  # of 13; see the closing note of the core pipeline issue for the figures
+
+
+@pytest.fixture(scope="module")
+def engine(real_model, sample_url):
+    return build_text2sql(real_settings(answerer="template"), sample_url, real_model)
+
+
+def _correct(engine, item, answer) -> bool:
+    gold = engine.database.run(SqlGuard("sqlite").check(item["sql"]))
+    ordered = "ORDER BY" in item["sql"].upper()
+    return answer.table is not None and same_result(gold.rows, answer.table.rows, ordered,
+                                                    allow_extra_columns=True)
+
+
+def test_questions_match_gold_results(engine):
+    threads: dict[str, list[HistoryTurn]] = {}
+    results = []
+    for item in QUESTIONS:
+        history = threads.setdefault(item.get("thread") or item["question"], [])
+        answer = engine.ask(item["question"], history)
+        if answer.ok:
+            history.append(HistoryTurn(answer.question, answer.sql))
+        results.append((item, answer, _correct(engine, item, answer)))
+    report = "\n".join(f"{'ok ' if ok else 'BAD'} {a.timings['total']:5.1f}s "
+                       f"{i['question']} -> {a.sql or a.error}" for i, a, ok in results)
+    print(report)
+    correct = sum(ok for *_, ok in results)
+    assert correct >= MIN_CORRECT, report
+    vietnamese = [ok for i, _, ok in results if detect_language(i["question"]) == "vi"]
+    assert len(vietnamese) >= 3 and sum(vietnamese) >= 2, report
+    followups = [ok for i, _, ok in results[1:] if i.get("thread")]
+    assert len(followups) >= 2 and any(followups), report
+
+
+def test_model_answerer_speaks_the_askers_language(real_model, sample_url):
+    engine = build_text2sql(real_settings(answerer="model"), sample_url, real_model)
+    vi = engine.ask("Tổng thời gian tiết kiệm của từng phòng ban là bao nhiêu?")
+    assert vi.ok and vi.table.row_count == 5
+    assert vi.answer and detect_language(vi.answer) == "vi", vi.answer
+    en = engine.ask("How many improvements save more than 100 hours?")
+    assert en.ok and en.answer.startswith("The answer is ")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("", "bad_question"),
+    ("why? " * 4000, "bad_question"),
+])
+def test_bad_input_is_one_line(engine, question, kind):
+    answer = engine.ask(question)
+    assert answer.error_kind == kind and "\n" not in answer.error
+
+
+def test_write_requests_never_change_data(engine, sample_db):
+    import sqlite3
+
+    before = sqlite3.connect(sample_db).execute("SELECT COUNT(*) FROM Department").fetchone()
+    answer = engine.ask("Delete all departments and then drop the Department table.")
+    after = sqlite3.connect(sample_db).execute("SELECT COUNT(*) FROM Department").fetchone()
+    assert before == after == (5,)
+    if not answer.ok:
+        assert "\n" not in answer.error

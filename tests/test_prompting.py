@@ -1,0 +1,67 @@
+"""Prompt construction and SQL extraction from model replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlsql.prompting import (
+    HistoryTurn,
+    build_messages,
+    extract_sql,
+    retry_messages,
+    sql_is_complete,
+    system_prompt,
+)
+
+
+@pytest.mark.parametrize("reply, sql", [
+    ("```sql\nSELECT 1\n```", "SELECT 1"),
+    ("```sql\nSELECT a\nFROM t;\n```\nThis query lists a.", "SELECT a\nFROM t"),
+    ("```\nWITH x AS (SELECT 1) SELECT * FROM x\n```", "WITH x AS (SELECT 1) SELECT * FROM x"),
+    ("SELECT COUNT(*) FROM t;", "SELECT COUNT(*) FROM t"),
+    ("Here is the query:\nSELECT a FROM t; -- done", "SELECT a FROM t"),
+    ("```sql\nSELECT a FROM t", "SELECT a FROM t"),  # unterminated fence (max tokens)
+    ("To answer, join with the Department table.\nSELECT 1", "SELECT 1"),
+    ("I can only answer questions about the database.", None),
+    ("", None),
+    ("We start with the `Department` table on the DepartmentId column", None),
+])
+def test_extract_sql(reply, sql):
+    assert extract_sql(reply) == sql
+
+
+@pytest.mark.parametrize("text, done", [
+    ("```sql\nSELECT 1\n", False),
+    ("```sql\nSELECT 1\n```", True),
+    ("SELECT 1", False),
+    ("SELECT 1;", True),
+])
+def test_sql_is_complete(text, done):
+    assert sql_is_complete(text) is done
+
+
+def test_messages_carry_schema_history_and_question():
+    history = [HistoryTurn("how many improvements in 2024?", "SELECT COUNT(*) FROM Jidouka"),
+               HistoryTurn("failed one", None)]
+    messages = build_messages("CREATE TABLE Jidouka (JidoukaId INT);", "tsql",
+                              "and in 2023?", history)
+    assert messages[0]["role"] == "system"
+    assert "CREATE TABLE Jidouka" in messages[0]["content"]
+    assert "TOP n" in messages[0]["content"]  # dialect hint
+    assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
+    assert "SELECT COUNT(*) FROM Jidouka" in messages[2]["content"]
+    assert messages[-1]["content"] == "and in 2023?"
+
+
+def test_system_prompt_is_a_stable_prefix():
+    # the schema part must not depend on the question, so its KV cache can be reused
+    one = build_messages("S", "sqlite", "q1")[0]
+    two = build_messages("S", "sqlite", "q2", [HistoryTurn("q0", "SELECT 1")])[0]
+    assert one == two == {"role": "system", "content": system_prompt("S", "sqlite")}
+
+
+def test_retry_messages_show_the_error():
+    base = build_messages("S", "sqlite", "q")
+    retry = retry_messages(base, "SELECT nope FROM t", "no such column: nope")
+    assert retry[:len(base)] == base
+    assert "no such column: nope" in retry[-1]["content"]

@@ -1,0 +1,98 @@
+"""The web chat endpoint over HTTP, with the real pipeline on the tiny model.
+
+The tiny model writes nonsense, which is exactly what these tests need: every failure
+path must come back as a one-line message, and the server must keep serving.
+"""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from askdb.settings import Settings
+from bot.conversation import Conversation
+from bot.server import build_app
+from bot.store import ConversationStore
+from nlsql import Answerer, LazyText2Sql, ModelUnavailable, ReadOnlyDatabase, Text2Sql
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ConversationStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+
+
+@pytest.fixture
+async def client(tiny_model, sample_url, store):
+    engine = Text2Sql(ReadOnlyDatabase(sample_url), tiny_model, Answerer(tiny_model),
+                      max_new_tokens=24, retries=0)
+    app = build_app(Conversation(engine, store))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_page_has_the_chat_form(client):
+    response = await client.get("/")
+    assert response.status == 200
+    page = await response.text()
+    assert '<form id="ask">' in page and "api/chat" in page
+
+
+async def test_health(client):
+    response = await client.get("/healthz")
+    assert (await response.json()) == {"status": "ok"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "Please type a question"),
+    ("   \n ", "Please type a question"),
+    ("x" * 20_000, "20,000 characters long"),
+])
+async def test_bad_questions_get_one_line(client, store, text, expected):
+    response = await client.post("/api/chat", json={"thread": "t-bad", "text": text})
+    body = await response.json()
+    assert response.status == 200
+    assert expected in body["error"] and "\n" not in body["error"]
+    assert body["error_kind"] == "bad_question"
+    assert store.turns("web:t-bad"), "the failed turn is still recorded"
+
+
+async def test_model_output_that_is_not_runnable_is_explained(client):
+    response = await client.post("/api/chat", json={"thread": "t1", "text": "how many tools?"})
+    body = await response.json()
+    assert body["thread"] == "web:t1"
+    # the tiny model's random text never yields a valid query on this schema
+    assert body["error_kind"] in {"not_sql", "sql_rejected", "sql_failed"}
+    assert body["error"] and "Traceback" not in body["error"] and "\n" not in body["error"]
+    assert body["columns"] == [] and body["text"] == body["error"]
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"\xff\xfe"])
+async def test_malformed_requests(client, raw):
+    response = await client.post("/api/chat", data=raw,
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert "Send JSON" in (await response.json())["error"]
+
+
+async def test_missing_model_is_a_chat_message_and_server_survives(store, tmp_path):
+    def factory():
+        raise ModelUnavailable("The model qwen is not prepared yet: run `askdb model prepare`.")
+
+    app = build_app(Conversation(LazyText2Sql(factory), store))
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(2):
+            body = await (await client.post("/api/chat", json={"text": "hi"})).json()
+            assert body["error_kind"] == "model_unavailable"
+            assert "askdb model prepare" in body["text"]
+        assert (await client.get("/healthz")).status == 200
+
+
+async def test_unreachable_database_is_a_chat_message(tiny_model, store):
+    settings = Settings.from_env({})
+    engine = Text2Sql(ReadOnlyDatabase("postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                       timeout_s=2), tiny_model, retries=0)
+    app = build_app(Conversation(engine, store, settings.history_turns))
+    async with TestClient(TestServer(app)) as client:
+        body = await (await client.post("/api/chat", json={"text": "how many tools?"})).json()
+    assert body["error_kind"] == "database_unavailable"
+    assert body["error"].startswith("I can't reach the database")
