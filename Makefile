@@ -1,6 +1,6 @@
 # askdb: `make run` sets everything up and starts the bot; `make test` runs the tests.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 export ASKDB_CACHE_DIR ?= $(CURDIR)/.cache

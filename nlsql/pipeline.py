@@ -26,6 +26,7 @@ from .prompting import (
     retry_messages,
     sql_is_complete,
 )
+from .review import id_compared_with_text, missing_column_hint
 
 log = logging.getLogger(__name__)
 
@@ -139,20 +140,27 @@ class Text2Sql:
         for attempt in range(self.retries + 1):
             sql = self._generate(messages, answer, clock)
             answer.sql = sql
+            last = attempt >= self.retries
             try:
                 guarded = guard.check(sql)
                 clock.lap("guard")
                 answer.sql = guarded.sql
-                answer.table = self.database.run(guarded)
-                clock.lap("execute")
-                break
+                problem = None if last else id_compared_with_text(
+                    self.database.schema(), guarded.sql, self.database.dialect)
+                if problem is None:
+                    answer.table = self.database.run(guarded)
+                    clock.lap("execute")
+                    break
+                log.info("repairing before running: %s", problem)
             except (SqlFailed, SqlRejected) as err:
                 clock.lap("execute")
                 retryable = isinstance(err, SqlFailed) or "not part of" in err.user_message
-                if attempt >= self.retries or not retryable:
+                if last or not retryable:
                     raise
-                log.info("retrying after: %s", err.user_message)
-                messages = retry_messages(messages, sql, err.user_message)
+                problem = err.user_message + missing_column_hint(
+                    self.database.schema(), err.user_message)
+                log.info("retrying after: %s", problem)
+            messages = retry_messages(messages, sql, problem)
         assert answer.table is not None
         answer.answer = self.answerer.answer(question, answer.table)
         clock.lap("answer")

@@ -92,7 +92,7 @@ def retry_messages(
         {"role": "assistant", "content": sql_block(failed_sql)},
         {
             "role": "user",
-            "content": f"That query failed: {error}\n"
+            "content": f"That query has a problem: {error}\n"
                        "Write a corrected query for the same question.",
         },
     ]

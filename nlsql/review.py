@@ -1,0 +1,90 @@
+"""Cheap checks of a generated query against the schema, before or after running it.
+
+A small model's most common mistakes are structural: a column taken from the wrong
+table, or an id column compared with a name ("DepartmentId = 'DC3'"). Both are visible
+on the syntax tree and the schema, and a precise hint lets the model repair the query
+in one more try instead of showing the user an error or an empty table.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from .schema import Schema
+
+_NUMERIC = ("INT", "BIGINT", "SMALLINT", "TINYINT", "INTEGER", "NUMERIC", "DECIMAL", "FLOAT",
+            "REAL", "DOUBLE", "NUMBER")
+_MISSING_COLUMN = [
+    re.compile(r"no such column: (?:\w+\.)?\"?(\w+)\"?", re.I),           # SQLite
+    re.compile(r"column \"?(?:\w+\.)?(\w+)\"? does not exist", re.I),     # PostgreSQL
+    re.compile(r"Invalid column name '(\w+)'", re.I),                      # SQL Server
+]
+
+
+def tables_with_column(schema: Schema, column: str) -> list[str]:
+    low = column.lower()
+    return [t.name for t in schema.tables if any(c.name.lower() == low for c in t.columns)]
+
+
+def missing_column_hint(schema: Schema, error: str) -> str:
+    """'X is a column of A, B.' for a database's unknown-column error, else ''."""
+    for pattern in _MISSING_COLUMN:
+        match = pattern.search(error)
+        if match:
+            column = match.group(1)
+            owners = tables_with_column(schema, column)
+            if owners:
+                return f" {column} is a column of {', '.join(owners)}: join that table."
+            return f" No table has a column {column}."
+    return ""
+
+
+def _is_numeric(type_name: str) -> bool:
+    return type_name.upper().startswith(_NUMERIC)
+
+
+def id_compared_with_text(schema: Schema, sql: str, dialect: str) -> str | None:
+    """A hint when a numeric column is compared with a non-numeric text literal."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    used = {t.name.lower() for t in tree.find_all(exp.Table)}
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.In):
+        column = node.this if isinstance(node.this, exp.Column) else None
+        values = node.expressions if isinstance(node, exp.In) else [node.expression]
+        if column is None:
+            continue
+        texts = [v for v in values if isinstance(v, exp.Literal) and v.is_string]
+        if not texts or all(_numeric_text(v.this) for v in texts):
+            continue
+        types = [c.type for t in schema.tables if t.name.lower() in used
+                 for c in t.columns if c.name.lower() == column.name.lower()]
+        if types and all(_is_numeric(t) for t in types):
+            value = texts[0].this
+            holders = _text_columns_holding_samples(schema, value)
+            where = f" The value '{value}' looks like {holders}." if holders else ""
+            return (f"{column.name} holds numbers, but the query compares it with the text "
+                    f"'{value}'.{where} Join the table that has that value.")
+    return None
+
+
+def _numeric_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_columns_holding_samples(schema: Schema, value: str) -> str:
+    low = value.lower()
+    for table in schema.tables:
+        for col in table.columns:
+            if any(s.lower() == low for s in col.samples):
+                return f"a {table.name}.{col.name}"
+    return ""
