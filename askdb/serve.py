@@ -27,7 +27,32 @@ def make_app(settings: Settings) -> web.Application:
         except Exception as err:  # reported again, politely, on the first question
             log.warning("warm-up failed: %s", getattr(err, "user_message", err))
 
-    return build_app(Conversation(engine, store, settings.history_turns), warm_up)
+    return build_app(Conversation(engine, store, settings.history_turns), warm_up,
+                     platform_mounts(settings))
+
+
+def _ids(value: str) -> frozenset[str]:
+    return frozenset(v.strip() for v in value.split(",") if v.strip())
+
+
+def platform_mounts(settings: Settings) -> list:
+    """The adapters whose credentials are configured."""
+    mounts = []
+    if settings.slack_bot_token:
+        from bot.adapters import slack
+
+        config = slack.SlackConfig(
+            bot_token=settings.slack_bot_token,
+            signing_secret=settings.slack_signing_secret,
+            api_url=settings.slack_api_url,
+            app_token=settings.slack_app_token,
+            allowed_channels=_ids(settings.slack_allowed_channels),
+            allowed_users=_ids(settings.slack_allowed_users),
+        )
+        mounts.append(lambda app, conversation: slack.mount(app, conversation, config))
+        log.info("Slack enabled at /slack/events%s",
+                 " and over Socket Mode" if settings.slack_app_token else "")
+    return mounts
 
 
 def serve(settings: Settings, port: int | None = None, host: str | None = None) -> None:

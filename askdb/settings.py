@@ -53,6 +53,21 @@ class Settings:
                 "sentences (faster)"})
     history_turns: int = field(default=3, metadata={
         "env": "ASKDB_HISTORY_TURNS", "help": "earlier turns of a thread put in the prompt"})
+    slack_bot_token: str = field(default="", metadata={
+        "env": "SLACK_BOT_TOKEN", "help": "Slack bot token (xoxb-...); enables /slack/events"})
+    slack_signing_secret: str = field(default="", metadata={
+        "env": "SLACK_SIGNING_SECRET", "help": "Slack signing secret: verifies every request"})
+    slack_app_token: str = field(default="", metadata={
+        "env": "SLACK_APP_TOKEN",
+        "help": "Slack app-level token (xapp-...): use Socket Mode instead of a public URL"})
+    slack_api_url: str = field(default="https://slack.com/api/", metadata={
+        "env": "SLACK_API_URL", "help": "Slack Web API base URL (proxies and tests change it)"})
+    slack_allowed_channels: str = field(default="", metadata={
+        "env": "ASKDB_SLACK_ALLOWED_CHANNELS",
+        "help": "comma-separated Slack channel ids that may ask; empty = all"})
+    slack_allowed_users: str = field(default="", metadata={
+        "env": "ASKDB_SLACK_ALLOWED_USERS",
+        "help": "comma-separated Slack user ids that may ask; empty = all"})
     log_level: str = field(default="INFO", metadata={
         "env": "ASKDB_LOG_LEVEL", "help": "logging level"})
 
@@ -61,6 +76,9 @@ class Settings:
             raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"ASKDB_PORT {self.port} is not a port number.")
+        if bool(self.slack_bot_token) != bool(self.slack_signing_secret) and \
+                not self.slack_app_token:
+            raise ConfigError("Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
         if self.max_rows < 1 or self.query_timeout_s <= 0:
             raise ConfigError("ASKDB_MAX_ROWS and ASKDB_QUERY_TIMEOUT must be positive.")
 

@@ -11,7 +11,8 @@ import asyncio
 import logging
 from typing import Protocol
 
-from nlsql import Answer, AskdbError, HistoryTurn
+from nlsql import Answer, AskdbError, BadQuestion, HistoryTurn, ResultTable
+from nlsql.answerer import count_sentence, detect_language, direct_answer
 
 from .messages import IncomingMessage, Reply
 from .store import ConversationStore
@@ -21,6 +22,15 @@ log = logging.getLogger(__name__)
 
 class Asker(Protocol):
     def ask(self, question: str, history: list[HistoryTurn]) -> Answer: ...
+
+    def run_sql(self, sql: str) -> tuple[str, ResultTable]: ...
+
+
+THANKS = {
+    "verified": "Thanks! I'll remember this answer as correct.",
+    "wrong": "Thanks for flagging it. Use “Fix SQL” to show me the right query.",
+    "correction": "Thanks! I saved your correction and will learn from it.",
+}
 
 
 class Conversation:
@@ -40,6 +50,34 @@ class Conversation:
                             error=err.user_message, error_kind=err.kind)
         turn_id = await self._record(message, answer)
         return Reply.from_answer(message.thread_key, answer, turn_id)
+
+    async def feedback(self, turn_id: int, kind: str, platform: str, user_id: str) -> str:
+        """Store "correct" / "wrong" on a turn; returns the thanks to show the person."""
+        try:
+            await asyncio.to_thread(self.store.add_feedback, turn_id, kind, platform, user_id)
+        except KeyError as err:
+            raise BadQuestion("I can't find that answer any more.") from err
+        return THANKS[kind]
+
+    async def correct(self, turn_id: int, sql: str, platform: str, user_id: str) -> Reply:
+        """Run a person's corrected SQL for an earlier turn and answer with it.
+
+        Raises AskdbError (rejected, failed, timed out) for the adapter to show where the
+        SQL was typed. On success the correction is stored, and the corrected turn joins
+        the thread so that follow-ups build on the right query.
+        """
+        turn = await asyncio.to_thread(self.store.turn, turn_id)
+        if turn is None:
+            raise BadQuestion("I can't find that answer any more.")
+        final_sql, table = await asyncio.to_thread(self.asker.run_sql, sql)
+        language = detect_language(turn["question"])
+        text = direct_answer(table, language) or count_sentence(table, language)
+        answer = Answer(question=turn["question"], sql=final_sql, table=table, answer=text)
+        await asyncio.to_thread(self.store.add_feedback, turn_id, "correction", platform,
+                                user_id, final_sql)
+        message = IncomingMessage(platform, turn["thread_key"], turn["question"], user_id)
+        new_turn = await self._record(message, answer)
+        return Reply.from_answer(turn["thread_key"], answer, new_turn)
 
     async def _record(self, message: IncomingMessage, answer: Answer) -> int | None:
         try:

@@ -8,6 +8,7 @@ second replica loses nothing. Calls are blocking: async code runs them in a thre
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,6 +32,31 @@ turns = sa.Table(
     sa.Column("seconds", sa.Float),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Verified answers, wrong answers and people's corrections: examples and training data.
+feedback = sa.Table(
+    "askdb_feedback", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("turn_id", sa.Integer, sa.ForeignKey("askdb_turns.id"), nullable=False),
+    sa.Column("thread_key", sa.String(300), nullable=False),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # verified | wrong | correction
+    sa.Column("question", sa.UnicodeText, nullable=False),
+    sa.Column("history", sa.UnicodeText, nullable=False),  # JSON [{question, sql}, ...]
+    sa.Column("wrong_sql", sa.UnicodeText),
+    sa.Column("corrected_sql", sa.UnicodeText),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Platform deliveries already taken (Slack retries and duplicate event ids).
+seen_events = sa.Table(
+    "askdb_seen_events", metadata,
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+FEEDBACK_KINDS = ("verified", "wrong", "correction")
 
 
 class ConversationStore:
@@ -77,6 +103,69 @@ class ConversationStore:
                 sa.select(turns).where(turns.c.thread_key == thread_key).order_by(turns.c.id)
             ).mappings().all()
         return [dict(r) for r in rows]
+
+    def turn(self, turn_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(turns).where(turns.c.id == turn_id)).mappings().first()
+        return dict(row) if row else None
+
+    def history_before(self, turn_id: int, thread_key: str, limit: int = 3) -> list[HistoryTurn]:
+        """The history the question of ``turn_id`` was asked with."""
+        query = (
+            sa.select(turns.c.question, turns.c.sql)
+            .where(turns.c.thread_key == thread_key, turns.c.id < turn_id,
+                   turns.c.error.is_(None), turns.c.sql.is_not(None))
+            .order_by(turns.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [HistoryTurn(q, s) for q, s in reversed(rows)]
+
+    def add_feedback(
+        self, turn_id: int, kind: str, platform: str, user_id: str,
+        corrected_sql: str | None = None,
+    ) -> int:
+        """Record a verdict on a turn, with what is needed to learn from it."""
+        if kind not in FEEDBACK_KINDS:
+            raise ValueError(f"unknown feedback kind {kind!r}")
+        turn = self.turn(turn_id)
+        if turn is None:
+            raise KeyError(turn_id)
+        history = self.history_before(turn_id, turn["thread_key"])
+        row = {
+            "turn_id": turn_id,
+            "thread_key": turn["thread_key"],
+            "platform": platform,
+            "user_id": user_id,
+            "kind": kind,
+            "question": turn["question"],
+            "history": json.dumps([{"question": h.question, "sql": h.sql} for h in history],
+                                  ensure_ascii=False),
+            "wrong_sql": turn["sql"] if kind != "verified" else None,
+            "corrected_sql": corrected_sql if kind == "correction" else
+            (turn["sql"] if kind == "verified" else None),
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        with self.engine.begin() as conn:
+            return int(conn.execute(feedback.insert().values(**row)).inserted_primary_key[0])
+
+    def feedback(self, kind: str | None = None) -> list[dict]:
+        query = sa.select(feedback).order_by(feedback.c.id)
+        if kind:
+            query = query.where(feedback.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def claim_event(self, event_id: str) -> bool:
+        """True the first time an event id is seen, False for every repeat delivery."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(seen_events.insert().values(
+                    event_id=event_id, created_at=dt.datetime.now(dt.UTC)))
+            return True
+        except sa.exc.IntegrityError:
+            return False
 
     def dispose(self) -> None:
         self.engine.dispose()

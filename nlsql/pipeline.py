@@ -99,6 +99,11 @@ class Text2Sql:
         schema = self.database.schema()
         return SqlGuard(self.database.dialect, schema.table_names, self.max_rows)
 
+    def run_sql(self, sql: str) -> tuple[str, ResultTable]:
+        """Run SQL a person wrote (a correction): same guard, same read-only connection."""
+        guarded = self.guard().check(sql)
+        return guarded.sql, self.database.run(guarded)
+
     def check_question(self, question: str) -> str:
         question = " ".join((question or "").split())
         if not question:
@@ -213,3 +218,6 @@ class LazyText2Sql:
             return Answer(question=question, answer=err.user_message, error=err.user_message,
                           error_kind=err.kind)
         return engine.ask(question, history, examples)
+
+    def run_sql(self, sql: str) -> tuple[str, ResultTable]:
+        return self.get().run_sql(sql)

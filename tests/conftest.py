@@ -44,8 +44,9 @@ def real_settings(**overrides) -> Settings:
     return Settings.from_env(env, **overrides)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_model():
+    """Module-scoped: 7 GB in fp32, so it must not stay loaded beside a served model."""
     from nlsql.model_files import bundled, converted_dir, is_prepared
 
     settings = real_settings()

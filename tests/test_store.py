@@ -28,3 +28,33 @@ def test_history_survives_restart(tmp_path):
     turns = again.turns("web:t1")
     assert len(turns) == 3 and turns[1]["error"] == "no such column"
     assert turns[0]["row_count"] == 1 and turns[0]["seconds"] == 1.5
+
+
+def test_feedback_records_question_history_and_sql(tmp_path):
+    import json
+
+    store = ConversationStore(f"sqlite:///{tmp_path / 's.sqlite'}")
+    first = store.add_turn("slack:T:C:1", "slack", "U1", _answer("in 2023?", "SELECT 1"))
+    second = store.add_turn("slack:T:C:1", "slack", "U1", _answer("and DC4?", "SELECT 2"))
+    store.add_feedback(second, "correction", "slack", "U2", corrected_sql="SELECT 3")
+    store.add_feedback(first, "verified", "slack", "U2")
+    store.add_feedback(first, "wrong", "teams", "U3")
+    rows = store.feedback()
+    assert [r["kind"] for r in rows] == ["correction", "verified", "wrong"]
+    fix = rows[0]
+    assert (fix["question"], fix["wrong_sql"], fix["corrected_sql"]) == \
+        ("and DC4?", "SELECT 2", "SELECT 3")
+    assert json.loads(fix["history"]) == [{"question": "in 2023?", "sql": "SELECT 1"}]
+    assert rows[1]["corrected_sql"] == "SELECT 1" and rows[1]["wrong_sql"] is None
+    assert rows[2]["platform"] == "teams" and rows[2]["created_at"] is not None
+    import pytest
+
+    with pytest.raises(KeyError):
+        store.add_feedback(999, "wrong", "web", "U")
+
+
+def test_claim_event_once(tmp_path):
+    store = ConversationStore(f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert store.claim_event("Ev1") is True
+    assert store.claim_event("Ev1") is False
+    assert ConversationStore(f"sqlite:///{tmp_path / 's.sqlite'}").claim_event("Ev1") is False

@@ -1,0 +1,120 @@
+"""A local HTTP server that speaks the parts of Slack's Web API askdb uses, and records them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict
+    at: float = field(default_factory=time.time)
+
+
+class FakeSlack:
+    """Run in a background thread; ``base_url`` is what SLACK_API_URL should be."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.uploads: dict[str, bytes] = {}
+        self.rate_limit_next: set[str] = set()  # methods answered 429 once
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+        self.base_url = ""
+
+    # -- server ------------------------------------------------------------------------
+    def start(self) -> FakeSlack:
+        ready = threading.Event()
+
+        def run() -> None:
+            self.loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/api/{method}", self._api)
+            app.router.add_post("/upload/{file_id}", self._upload)
+            self.runner = web.AppRunner(app)
+            self.loop.run_until_complete(self.runner.setup())
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            self.loop.run_until_complete(site.start())
+            port = site._server.sockets[0].getsockname()[1]
+            self.base_url = f"http://127.0.0.1:{port}/api/"
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    # -- queries for tests -------------------------------------------------------------
+    def of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate, timeout: float = 300.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = predicate()
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"timed out; calls so far: {[c.method for c in self.calls]}")
+
+    # -- handlers ----------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            params = await request.json()
+        else:
+            params = dict(await request.post())
+        params = {**dict(request.query), **params}  # some methods send query parameters
+        for key in ("blocks", "view", "files"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        if method in self.rate_limit_next:
+            self.rate_limit_next.discard(method)
+            with self._lock:
+                self.calls.append(Call(method + ":429", params))
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": "1"})
+        with self._lock:
+            self.calls.append(Call(method, params))
+        return web.json_response(self._answer(method, params, request))
+
+    def _answer(self, method: str, params: dict, request: web.Request) -> dict:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://test.slack.com/", "team": "Test",
+                    "user": "askdb", "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT"}
+        if method in ("chat.postMessage", "chat.update"):
+            ts = params.get("ts") or f"{int(time.time())}.{next(self._ts):06d}"
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message": {"text": params.get("text"), "ts": ts}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            base = str(request.url.origin())
+            return {"ok": True, "upload_url": f"{base}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = params.get("files") or []
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")}
+                                          for f in files]}
+        if method == "files.info":
+            return {"ok": True, "file": {"id": params.get("file"), "name": "askdb-result.csv"}}
+        return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        with self._lock:
+            self.uploads[request.match_info["file_id"]] = body
+            self.calls.append(Call("upload", {"file_id": request.match_info["file_id"]}))
+        return web.Response(text=f"OK - {len(body)}")
