@@ -50,14 +50,11 @@ class Reply:
         )
 
     def to_json(self) -> dict:
-        table = self.table
         return {
             "thread": self.thread_key,
             "text": self.text,
             "sql": self.sql,
-            "columns": list(table.columns) if table else [],
-            "rows": table.json_rows() if table else [],
-            "truncated": bool(table and table.truncated),
+            **ResultTable.json_fields(self.table),
             "error": self.error,
             "error_kind": self.error_kind,
             "turn_id": self.turn_id,

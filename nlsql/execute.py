@@ -42,6 +42,14 @@ class ResultTable:
     def json_rows(self) -> list[list]:
         return [[jsonable(v) for v in row] for row in self.rows]
 
+    @staticmethod
+    def json_fields(table: ResultTable | None) -> dict:
+        """``columns``, ``rows`` and ``truncated`` of a result (empty when there is none)."""
+        if table is None:
+            return {"columns": [], "rows": [], "truncated": False}
+        return {"columns": list(table.columns), "rows": table.json_rows(),
+                "truncated": table.truncated}
+
 
 def jsonable(value):
     if value is None or isinstance(value, bool | int | float | str):

@@ -49,13 +49,10 @@ class Answer:
         return self.error is None
 
     def to_json(self) -> dict:
-        table = self.table
         return {
             "question": self.question,
             "sql": self.sql,
-            "columns": list(table.columns) if table else [],
-            "rows": table.json_rows() if table else [],
-            "truncated": bool(table and table.truncated),
+            **ResultTable.json_fields(self.table),
             "answer": self.answer,
             "error": self.error,
             "error_kind": self.error_kind,
