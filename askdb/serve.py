@@ -52,6 +52,18 @@ def platform_mounts(settings: Settings) -> list:
         mounts.append(lambda app, conversation: slack.mount(app, conversation, config))
         log.info("Slack enabled at /slack/events%s",
                  " and over Socket Mode" if settings.slack_app_token else "")
+    if settings.teams_app_id or settings.teams_insecure_local:
+        from bot.adapters import teams
+
+        teams_config = teams.TeamsConfig(
+            app_id=settings.teams_app_id,
+            app_password=settings.teams_app_password,
+            tenant_id=settings.teams_app_tenant_id,
+            app_type=settings.teams_app_type,
+        )
+        mounts.append(lambda app, conversation: teams.mount(app, conversation, teams_config))
+        log.info("Teams enabled at /api/messages%s", "" if settings.teams_app_id else
+                 " WITHOUT authentication (ASKDB_TEAMS_INSECURE_LOCAL=1)")
     return mounts
 
 

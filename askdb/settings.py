@@ -68,6 +68,18 @@ class Settings:
     slack_allowed_users: str = field(default="", metadata={
         "env": "ASKDB_SLACK_ALLOWED_USERS",
         "help": "comma-separated Slack user ids that may ask; empty = all"})
+    teams_app_id: str = field(default="", metadata={
+        "env": "TEAMS_APP_ID",
+        "help": "Bot Framework app id; enables /api/messages with token validation"})
+    teams_app_password: str = field(default="", metadata={
+        "env": "TEAMS_APP_PASSWORD", "help": "Bot Framework app password (client secret)"})
+    teams_app_tenant_id: str = field(default="", metadata={
+        "env": "TEAMS_APP_TENANT_ID", "help": "tenant id (SingleTenant / UserAssignedMSI)"})
+    teams_app_type: str = field(default="MultiTenant", metadata={
+        "env": "TEAMS_APP_TYPE", "help": "MultiTenant, SingleTenant or UserAssignedMSI"})
+    teams_insecure_local: int = field(default=0, metadata={
+        "env": "ASKDB_TEAMS_INSECURE_LOCAL",
+        "help": "1 = accept unauthenticated Teams activities (local testing, no app id only)"})
     log_level: str = field(default="INFO", metadata={
         "env": "ASKDB_LOG_LEVEL", "help": "logging level"})
 
@@ -79,6 +91,12 @@ class Settings:
         if bool(self.slack_bot_token) != bool(self.slack_signing_secret) and \
                 not self.slack_app_token:
             raise ConfigError("Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
+        if self.teams_app_type not in {"MultiTenant", "SingleTenant", "UserAssignedMSI"}:
+            raise ConfigError("TEAMS_APP_TYPE must be MultiTenant, SingleTenant or "
+                              "UserAssignedMSI.")
+        if self.teams_insecure_local and self.teams_app_id:
+            raise ConfigError("ASKDB_TEAMS_INSECURE_LOCAL=1 is only allowed without "
+                              "TEAMS_APP_ID.")
         if self.max_rows < 1 or self.query_timeout_s <= 0:
             raise ConfigError("ASKDB_MAX_ROWS and ASKDB_QUERY_TIMEOUT must be positive.")
 
