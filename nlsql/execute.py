@@ -7,8 +7,10 @@ guard, so a guard bug alone cannot change data.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import decimal
+import io
 import logging
 import sqlite3
 import threading
@@ -41,6 +43,14 @@ class ResultTable:
 
     def json_rows(self) -> list[list]:
         return [[jsonable(v) for v in row] for row in self.rows]
+
+    def to_csv(self) -> str:
+        """The whole result as CSV, for results too big to show in a chat message."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.columns)
+        writer.writerows(self.json_rows())
+        return out.getvalue()
 
     @staticmethod
     def json_fields(table: ResultTable | None) -> dict:

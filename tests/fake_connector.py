@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.serving import BackgroundServer
 
 
 @dataclass
@@ -19,37 +20,20 @@ class Sent:
     at: float = field(default_factory=time.time)
 
 
-class FakeConnector:
+class FakeConnector(BackgroundServer):
     def __init__(self) -> None:
         self.sent: list[Sent] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.url = ""
 
-    def start(self) -> FakeConnector:
-        ready = threading.Event()
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{reply}",
+                            self._post)
 
-        def run() -> None:
-            self.loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
-            app.router.add_post("/v3/conversations/{conversation}/activities/{reply}",
-                                self._post)
-            self.runner = web.AppRunner(app)
-            self.loop.run_until_complete(self.runner.setup())
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            self.loop.run_until_complete(site.start())
-            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
-            ready.set()
-            self.loop.run_forever()
-
-        threading.Thread(target=run, daemon=True).start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+    @property
+    def url(self) -> str:
+        return self.origin + "/"
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -64,11 +48,7 @@ class FakeConnector:
                     and s.activity.get("type") == "message"]
 
     def wait_for(self, predicate, timeout: float = 300.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            found = predicate()
-            if found:
-                return found
-            time.sleep(0.2)
-        kinds = [s.activity.get("type") for s in self.sent]
-        raise AssertionError(f"timed out; sent so far: {kinds}")
+        def sent_kinds() -> str:
+            return f"sent so far: {[x.activity.get('type') for x in self.sent]}"
+
+        return super().wait_for(predicate, timeout, sent_kinds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import threading
@@ -10,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.serving import BackgroundServer
 
 
 @dataclass
@@ -19,7 +20,7 @@ class Call:
     at: float = field(default_factory=time.time)
 
 
-class FakeSlack:
+class FakeSlack(BackgroundServer):
     """Run in a background thread; ``base_url`` is what SLACK_API_URL should be."""
 
     def __init__(self) -> None:
@@ -28,34 +29,14 @@ class FakeSlack:
         self.rate_limit_next: set[str] = set()  # methods answered 429 once
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self.base_url = ""
 
-    # -- server ------------------------------------------------------------------------
-    def start(self) -> FakeSlack:
-        ready = threading.Event()
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
 
-        def run() -> None:
-            self.loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.router.add_post("/api/{method}", self._api)
-            app.router.add_post("/upload/{file_id}", self._upload)
-            self.runner = web.AppRunner(app)
-            self.loop.run_until_complete(self.runner.setup())
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            self.loop.run_until_complete(site.start())
-            port = site._server.sockets[0].getsockname()[1]
-            self.base_url = f"http://127.0.0.1:{port}/api/"
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+    @property
+    def base_url(self) -> str:
+        return self.origin + "/api/"
 
     # -- queries for tests -------------------------------------------------------------
     def of(self, method: str) -> list[Call]:
@@ -63,13 +44,8 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method]
 
     def wait_for(self, predicate, timeout: float = 300.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            found = predicate()
-            if found:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"timed out; calls so far: {[c.method for c in self.calls]}")
+        return super().wait_for(predicate, timeout,
+                                lambda: f"calls so far: {[c.method for c in self.calls]}")
 
     # -- handlers ----------------------------------------------------------------------
     async def _api(self, request: web.Request) -> web.Response:

@@ -2,51 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from tests.conftest import REPO
+from tests.serving import askdb_serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sample_url):
-    port = _free_port()
-    tmp = tmp_path_factory.mktemp("serve")
-    env = {**os.environ, "ASKDB_CACHE_DIR": os.environ.get("ASKDB_CACHE_DIR", str(REPO / ".cache")),
-           "ASKDB_DATABASE_URL": sample_url, "ASKDB_STATE_URL": f"sqlite:///{tmp / 's.db'}",
-           "ASKDB_PORT": str(port), "ASKDB_ANSWERER": "template"}
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "askdb", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "healthz", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("askdb serve exited: " + (tmp / "serve.log").read_text()[-2000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with askdb_serve(tmp_path_factory.mktemp("serve"), {"ASKDB_DATABASE_URL": sample_url}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

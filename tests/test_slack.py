@@ -7,9 +7,6 @@ the fake Slack Web API received (and on the corrections the bot stored).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -19,9 +16,8 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.store import ConversationStore
-from tests.conftest import REPO
 from tests.fake_slack import FakeSlack
-from tests.test_browser import _free_port
+from tests.serving import askdb_serve
 
 pytestmark = pytest.mark.model
 
@@ -94,31 +90,11 @@ def slack(tmp_path_factory, sample_url):
     fake = FakeSlack().start()
     fake.rate_limit_next.add("chat.postMessage")  # the first post gets a 429
     tmp = tmp_path_factory.mktemp("slack")
-    port = _free_port()
-    state_url = f"sqlite:///{tmp / 'state.sqlite'}"
-    env = {**os.environ,
-           "ASKDB_CACHE_DIR": os.environ.get("ASKDB_CACHE_DIR", str(REPO / ".cache")),
-           "ASKDB_DATABASE_URL": sample_url, "ASKDB_STATE_URL": state_url,
-           "ASKDB_PORT": str(port), "ASKDB_ANSWERER": "template",
-           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": fake.base_url, "ASKDB_SLACK_ALLOWED_CHANNELS": "C1,D1"}
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "askdb", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "healthz", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail("askdb serve did not start: " + (tmp / "serve.log").read_text())
-            time.sleep(0.5)
-    yield Slack(url, fake, state_url)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    env = {"ASKDB_DATABASE_URL": sample_url, "SLACK_BOT_TOKEN": "xoxb-test",
+           "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.base_url,
+           "ASKDB_SLACK_ALLOWED_CHANNELS": "C1,D1"}
+    with askdb_serve(tmp, env) as url:
+        yield Slack(url, fake, f"sqlite:///{tmp / 'state.sqlite'}")
     fake.stop()
 
 

@@ -13,7 +13,6 @@ from bot.adapters.slack import (
     fix_sql_view,
     needs_file,
     render,
-    result_csv,
     to_incoming,
 )
 from bot.messages import ACTIONS, Reply
@@ -59,7 +58,7 @@ def test_big_table_is_capped_and_needs_a_file():
     assert needs_file(reply)
     note = next(b for b in blocks if b["type"] == "context")["elements"][0]["text"]
     assert "of 250 rows" in note and "of 25 columns" in note
-    assert len(result_csv(reply).strip().splitlines()) == 251
+    assert len(reply.table.to_csv().strip().splitlines()) == 251
 
 
 def test_error_reply_has_no_buttons():

@@ -7,10 +7,8 @@ fake Bot Connector received and on the stored feedback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -21,9 +19,8 @@ from bot.adapters import teams
 from bot.conversation import Conversation
 from bot.server import build_app
 from bot.store import ConversationStore
-from tests.conftest import REPO
 from tests.fake_connector import FakeConnector
-from tests.test_browser import _free_port
+from tests.serving import REPO, askdb_serve
 
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -98,35 +95,20 @@ def test_card_renders_table_and_caps_size():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, sample_url):
+def served(tmp_path_factory, sample_url, monkeypatch_module):
     connector = FakeConnector().start()
     tmp = tmp_path_factory.mktemp("teams")
-    port = _free_port()
-    state_url = f"sqlite:///{tmp / 'state.sqlite'}"
-    env = {**os.environ,
-           "ASKDB_CACHE_DIR": os.environ.get("ASKDB_CACHE_DIR", str(REPO / ".cache")),
-           "ASKDB_DATABASE_URL": sample_url, "ASKDB_STATE_URL": state_url,
-           "ASKDB_PORT": str(port), "ASKDB_ANSWERER": "template",
-           "ASKDB_TEAMS_INSECURE_LOCAL": "1"}
-    env.pop("TEAMS_APP_ID", None)
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "askdb", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "healthz", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail("askdb serve did not start: " + (tmp / "serve.log").read_text())
-            time.sleep(0.5)
-    yield url, connector, state_url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    monkeypatch_module.delenv("TEAMS_APP_ID", raising=False)
+    env = {"ASKDB_DATABASE_URL": sample_url, "ASKDB_TEAMS_INSECURE_LOCAL": "1"}
+    with askdb_serve(tmp, env) as url:
+        yield url, connector, f"sqlite:///{tmp / 'state.sqlite'}"
     connector.stop()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 def _card_of(sent) -> dict:

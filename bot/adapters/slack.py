@@ -8,8 +8,6 @@ conversation core, shared with Teams and the web chat.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import logging
 import re
@@ -91,15 +89,6 @@ def needs_file(reply: Reply) -> bool:
     table = reply.table
     return bool(table and (table.row_count > MAX_TABLE_ROWS - 1
                            or len(table.columns) > MAX_TABLE_COLUMNS))
-
-
-def result_csv(reply: Reply) -> str:
-    assert reply.table is not None
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(reply.table.columns)
-    writer.writerows(reply.table.json_rows())
-    return out.getvalue()
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
@@ -215,7 +204,7 @@ class SlackAdapter:
                                  blocks=blocks)
         if needs_file(reply):
             await client.files_upload_v2(
-                channel=channel, thread_ts=root, content=result_csv(reply),
+                channel=channel, thread_ts=root, content=reply.table.to_csv(),
                 filename="askdb-result.csv", title="Full result (CSV)")
 
     async def on_verdict(self, ack, body, client):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -136,11 +134,7 @@ def _actions(turn_id: int, sql: str) -> list[dict]:
 
 def csv_attachment(reply: Reply) -> Attachment:
     assert reply.table is not None
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(reply.table.columns)
-    writer.writerows(reply.table.json_rows())
-    data = base64.b64encode(out.getvalue().encode()).decode()
+    data = base64.b64encode(reply.table.to_csv().encode()).decode()
     return Attachment(content_type="text/csv", name="askdb-result.csv",
                       content_url=f"data:text/csv;base64,{data}")
 
