@@ -131,6 +131,82 @@ def cmd_sample_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Load {question, sql[, db]} JSON lines as verified examples; each SQL is guarded."""
+    from nlsql import ReadOnlyDatabase
+    from nlsql.examples import ExampleStore, database_key
+
+    from .factory import ensure_sample_database
+
+    if not args.db:
+        ensure_sample_database(settings)
+    url = args.db or settings.effective_database_url
+    database = ReadOnlyDatabase(url, settings.query_timeout_s)
+    guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows)
+    store = ExampleStore(settings.effective_state_url)
+    added = refused = 0
+    with open(args.file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                guard.check(item["sql"])
+                store.add(database_key(url), item["question"], item["sql"], "imported")
+                added += 1
+            except (ValueError, KeyError, TypeError, AskdbError) as err:
+                refused += 1
+                print(f"line {number}: skipped ({getattr(err, 'user_message', err)})",
+                      file=sys.stderr)
+    print(f"imported {added} examples for {database_key(url)}; skipped {refused}")
+    return 0 if added or not refused else 1
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+    from pathlib import Path
+
+    from training import benchmarks as bench
+    from training import evaluate as ev
+
+    from .factory import load_model
+
+    data_dir = Path(args.data_dir)
+    evaluator = ev.Evaluator(load_model(settings), data_dir, retries=settings.retries,
+                             max_new_tokens=settings.max_new_tokens,
+                             timeout_s=settings.query_timeout_s)
+    name = args.dataset or Path(args.jsonl).stem
+    started = time.perf_counter()
+    if args.dataset == "sparc":
+        interactions = bench.spread(bench.load_sparc(data_dir), args.limit)
+        scored, summary = ev.evaluate_interactions(evaluator, interactions)
+    else:
+        items = bench.load_jsonl(Path(args.jsonl)) if args.jsonl else \
+            bench.load_spider(data_dir)
+        items = bench.spread(items, args.limit)
+        if args.learn_split:
+            learn, test = ev.learn_split(items, args.learn_split)
+            without, s0 = ev.evaluate_items(evaluator, test, desc="without examples")
+            scored, summary = ev.evaluate_items(evaluator, test, ev.example_lookup(learn),
+                                                desc="with examples")
+            summary.update(ex_without_examples=s0["ex"], ex_with_examples=summary["ex"],
+                           learned=len(learn), tested=len(test))
+            scored = without + scored
+        else:
+            scored, summary = ev.evaluate_items(evaluator, items)
+    summary.update(dataset=name, model=settings.model, limit=args.limit,
+                   wall_seconds=round(time.perf_counter() - started, 1))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = ev.write_results(Path(args.results) / f"{name}-{stamp}", scored, summary)
+    if args.json:
+        _print_json({**summary, "results": str(folder)})
+    else:
+        for key, value in summary.items():
+            print(f"{key:>22}: {value}")
+        print(f"{'results':>22}: {folder}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="askdb", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +237,25 @@ def parser() -> argparse.ArgumentParser:
     prepare = model_sub.add_parser("prepare", help="assemble, verify and convert a bundled model")
     prepare.add_argument("--model", help="bundled model name (default: ASKDB_MODEL)")
     prepare.set_defaults(func=cmd_model_prepare)
+
+    examples = sub.add_parser("examples", help="worked question/SQL examples")
+    examples_sub = examples.add_subparsers(dest="examples_command", required=True)
+    imp = examples_sub.add_parser("import", help="import JSON lines {question, sql}")
+    imp.add_argument("file")
+    imp.add_argument("--db", help="database the examples are for (default: the configured)")
+    imp.set_defaults(func=cmd_examples_import)
+
+    evaluate = sub.add_parser("eval", help="execution accuracy on Spider, SParC or a JSONL file")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=["spider", "sparc"])
+    source.add_argument("--jsonl", help="file of {db, question, sql} lines")
+    evaluate.add_argument("--data-dir", default="../shared/benchmarks")
+    evaluate.add_argument("--limit", type=int, help="an evenly spread sample of N items")
+    evaluate.add_argument("--learn-split", type=float, default=0.0,
+                          help="fraction of each database's questions given as examples")
+    evaluate.add_argument("--results", default="results", help="folder for the results")
+    evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    evaluate.set_defaults(func=cmd_eval)
 
     sample = sub.add_parser("sample-db", help="(re)create the sample Jidouka SQLite database")
     sample.add_argument("path", nargs="?")

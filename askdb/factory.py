@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from nlsql import Answerer, ReadOnlyDatabase, Text2Sql, Text2SqlModel
+from nlsql.examples import ExampleStore, database_key
 from nlsql.model_files import resolve_model_path
 from nlsql.sampledb import create_sample_database
 
@@ -31,11 +32,21 @@ def load_model(settings: Settings) -> Text2SqlModel:
     return Text2SqlModel.load(resolve_model_path(settings.model, Path(settings.cache_path)))
 
 
+def example_source(settings: Settings, database_url: str):
+    """question -> the most similar stored examples of that database (live, no restart)."""
+    if settings.examples_k <= 0:
+        return None
+    store = ExampleStore(settings.effective_state_url)
+    key = database_key(database_url)
+    return lambda question: store.similar(key, question, settings.examples_k)
+
+
 def build_text2sql(
     settings: Settings, database_url: str | None = None, model: Text2SqlModel | None = None
 ) -> Text2Sql:
     database = open_database(settings, database_url)
     model = model or load_model(settings)
+    url = database_url or settings.effective_database_url
     return Text2Sql(
         database,
         model,
@@ -44,4 +55,5 @@ def build_text2sql(
         max_new_tokens=settings.max_new_tokens,
         retries=settings.retries,
         max_question_chars=settings.max_question_chars,
+        example_source=example_source(settings, url),
     )

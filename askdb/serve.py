@@ -10,6 +10,7 @@ from bot.conversation import Conversation
 from bot.server import build_app
 from bot.store import ConversationStore
 from nlsql import LazyText2Sql
+from nlsql.examples import ExampleStore, database_key
 
 from .factory import build_text2sql
 from .settings import Settings
@@ -27,8 +28,12 @@ def make_app(settings: Settings) -> web.Application:
         except Exception as err:  # reported again, politely, on the first question
             log.warning("warm-up failed: %s", getattr(err, "user_message", err))
 
-    return build_app(Conversation(engine, store, settings.history_turns), warm_up,
-                     platform_mounts(settings))
+    conversation = Conversation(
+        engine, store, settings.history_turns,
+        examples=ExampleStore(store.engine),
+        database=database_key(settings.effective_database_url),
+    )
+    return build_app(conversation, warm_up, platform_mounts(settings))
 
 
 def _ids(value: str) -> frozenset[str]:

@@ -51,6 +51,9 @@ class Settings:
         "env": "ASKDB_ANSWERER",
         "help": "'model' phrases results with the language model, 'template' with fixed "
                 "sentences (faster)"})
+    examples_k: int = field(default=3, metadata={
+        "env": "ASKDB_EXAMPLES",
+        "help": "stored examples (verified answers, corrections) shown per question; 0 = none"})
     history_turns: int = field(default=3, metadata={
         "env": "ASKDB_HISTORY_TURNS", "help": "earlier turns of a thread put in the prompt"})
     slack_bot_token: str = field(default="", metadata={

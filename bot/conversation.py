@@ -13,6 +13,7 @@ from typing import Protocol
 
 from nlsql import Answer, AskdbError, BadQuestion, HistoryTurn, ResultTable
 from nlsql.answerer import count_sentence, detect_language, direct_answer
+from nlsql.examples import ExampleStore
 
 from .messages import IncomingMessage, Reply
 from .store import ConversationStore
@@ -34,10 +35,13 @@ THANKS = {
 
 
 class Conversation:
-    def __init__(self, asker: Asker, store: ConversationStore, history_turns: int = 3) -> None:
+    def __init__(self, asker: Asker, store: ConversationStore, history_turns: int = 3,
+                 examples: ExampleStore | None = None, database: str = "") -> None:
         self.asker = asker
         self.store = store
         self.history_turns = history_turns
+        self.examples = examples  # where verified answers and corrections teach at once
+        self.database = database
 
     async def handle(self, message: IncomingMessage) -> Reply:
         try:
@@ -57,7 +61,21 @@ class Conversation:
             await asyncio.to_thread(self.store.add_feedback, turn_id, kind, platform, user_id)
         except KeyError as err:
             raise BadQuestion("I can't find that answer any more.") from err
+        if kind == "verified":
+            turn = await asyncio.to_thread(self.store.turn, turn_id)
+            if turn and turn["sql"]:
+                await self._learn(turn, turn["sql"], "verified")
         return THANKS[kind]
+
+    async def _learn(self, turn: dict, sql: str, source: str) -> None:
+        """Make a verified or corrected pair an example for the very next question."""
+        if self.examples is None:
+            return
+        history = await asyncio.to_thread(self.store.history_before, turn["id"],
+                                          turn["thread_key"], self.history_turns)
+        await asyncio.to_thread(
+            self.examples.add, self.database, turn["question"], sql, source,
+            [{"question": h.question, "sql": h.sql} for h in history])
 
     async def correct(self, turn_id: int, sql: str, platform: str, user_id: str) -> Reply:
         """Run a person's corrected SQL for an earlier turn and answer with it.
@@ -75,6 +93,7 @@ class Conversation:
         answer = Answer(question=turn["question"], sql=final_sql, table=table, answer=text)
         await asyncio.to_thread(self.store.add_feedback, turn_id, "correction", platform,
                                 user_id, final_sql)
+        await self._learn(turn, final_sql, "correction")
         message = IncomingMessage(platform, turn["thread_key"], turn["question"], user_id)
         new_turn = await self._record(message, answer)
         return Reply.from_answer(turn["thread_key"], answer, new_turn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .answerer import Answerer
@@ -83,8 +83,10 @@ class Text2Sql:
         max_new_tokens: int = 256,
         retries: int = 1,
         max_question_chars: int = MAX_QUESTION_CHARS,
+        example_source: Callable[[str], Sequence[Example]] | None = None,
     ) -> None:
         self.database = database
+        self.example_source = example_source
         self.model = model
         self.answerer = answerer or Answerer(model)
         self.max_rows = max_rows
@@ -117,8 +119,9 @@ class Text2Sql:
         self,
         question: str,
         history: Sequence[HistoryTurn] = (),
-        examples: Sequence[Example] = (),
+        examples: Sequence[Example] | None = None,
     ) -> Answer:
+        """Answer one question; ``examples`` None means: retrieve them from the source."""
         answer = Answer(question=question)
         started = time.perf_counter()
         try:
@@ -136,6 +139,9 @@ class Text2Sql:
         schema_text = self.database.schema_text()
         guard = self.guard()
         clock.lap("schema")
+        if examples is None:
+            examples = self.example_source(question) if self.example_source else ()
+            clock.lap("examples")
         messages = build_messages(schema_text, self.database.dialect, question, history,
                                   examples)
         clock.lap("prompt")
@@ -207,7 +213,7 @@ class LazyText2Sql:
         return self._engine is not None
 
     def ask(self, question: str, history: Sequence[HistoryTurn] = (),
-            examples: Sequence[Example] = ()) -> Answer:
+            examples: Sequence[Example] | None = None) -> Answer:
         try:
             engine = self.get()
         except AskdbError as err:
