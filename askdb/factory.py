@@ -56,4 +56,5 @@ def build_text2sql(
         retries=settings.retries,
         max_question_chars=settings.max_question_chars,
         example_source=example_source(settings, url),
+        schema_budget_chars=settings.schema_budget,
     )

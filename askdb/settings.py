@@ -54,6 +54,10 @@ class Settings:
     examples_k: int = field(default=3, metadata={
         "env": "ASKDB_EXAMPLES",
         "help": "stored examples (verified answers, corrections) shown per question; 0 = none"})
+    schema_budget: int = field(default=12_000, metadata={
+        "env": "ASKDB_SCHEMA_BUDGET",
+        "help": "characters of schema text in a prompt (~4 per token); bigger schemas are "
+                "cut to the tables a question needs"})
     history_turns: int = field(default=3, metadata={
         "env": "ASKDB_HISTORY_TURNS", "help": "earlier turns of a thread put in the prompt"})
     slack_bot_token: str = field(default="", metadata={

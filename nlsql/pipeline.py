@@ -27,6 +27,8 @@ from .prompting import (
     sql_is_complete,
 )
 from .review import id_compared_with_text, missing_column_hint
+from .schema import schema_text as render_schema
+from .selection import select_tables
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,9 @@ class Text2Sql:
         retries: int = 1,
         max_question_chars: int = MAX_QUESTION_CHARS,
         example_source: Callable[[str], Sequence[Example]] | None = None,
+        schema_budget_chars: int = 12_000,
     ) -> None:
+        self.schema_budget_chars = schema_budget_chars
         self.database = database
         self.example_source = example_source
         self.model = model
@@ -97,6 +101,15 @@ class Text2Sql:
     def guard(self) -> SqlGuard:
         schema = self.database.schema()
         return SqlGuard(self.database.dialect, schema.table_names, self.max_rows)
+
+    def prompt_schema(self, question: str) -> str:
+        """The schema text for the prompt: all of it, or the relevant part of a big one."""
+        full = self.database.schema_text()
+        if len(full) <= self.schema_budget_chars:
+            return full
+        selected = select_tables(self.database.schema(), question,
+                                 lambda s: len(render_schema(s)) <= self.schema_budget_chars)
+        return render_schema(selected)
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         """Run SQL a person wrote (a correction): same guard, same read-only connection."""
@@ -136,7 +149,7 @@ class Text2Sql:
     def _ask(self, answer: Answer, history, examples) -> None:
         clock = _Clock(answer.timings)
         answer.question = question = self.check_question(answer.question)
-        schema_text = self.database.schema_text()
+        schema_text = self.prompt_schema(question)
         guard = self.guard()
         clock.lap("schema")
         if examples is None:

@@ -12,6 +12,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
 DIALECT_NAMES = {
     "sqlite": "SQLite",
     "postgres": "PostgreSQL",
@@ -64,6 +68,29 @@ def sql_block(sql: str) -> str:
     return f"```sql\n{sql.strip()}\n```"
 
 
+def schema_linking(sql: str) -> str:
+    """What a query touched (tables, columns, literal values), as the seed design's line.
+
+    Shown with a follow-up question so that "which of those..." can keep the previous
+    query's tables and filters.
+    """
+    try:
+        tree = sqlglot.parse_one(sql)
+    except SqlglotError:
+        return ""
+    tables = sorted({t.name for t in tree.find_all(exp.Table) if t.name})
+    columns = sorted({c.name for c in tree.find_all(exp.Column) if c.name})
+    values = []
+    for literal in tree.find_all(exp.Literal):
+        shown = f"'{literal.this}'" if literal.is_string else str(literal.this)
+        if shown not in values:
+            values.append(shown)
+    parts = [f"Tables: [{', '.join(tables)}]", f"Columns: [{', '.join(columns)}]"]
+    if values:
+        parts.append(f"Values: [{', '.join(values[:8])}]")
+    return "{" + ", ".join(parts) + "}"
+
+
 def build_messages(
     schema_text: str,
     dialect: str,
@@ -79,6 +106,11 @@ def build_messages(
         if turn.sql:
             messages.append({"role": "user", "content": turn.question})
             messages.append({"role": "assistant", "content": sql_block(turn.sql)})
+    answered = [t for t in history if t.sql]
+    if answered:
+        linking = schema_linking(answered[-1].sql or "")
+        if linking:
+            question = f"{question}\n(Follow-up; the previous query used {linking})"
     messages.append({"role": "user", "content": question})
     return messages
 

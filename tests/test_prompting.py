@@ -50,7 +50,8 @@ def test_messages_carry_schema_history_and_question():
     assert "TOP n" in messages[0]["content"]  # dialect hint
     assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
     assert "SELECT COUNT(*) FROM Jidouka" in messages[2]["content"]
-    assert messages[-1]["content"] == "and in 2023?"
+    assert messages[-1]["content"].startswith("and in 2023?\n(Follow-up; the previous query")
+    assert "Tables: [Jidouka]" in messages[-1]["content"]
 
 
 def test_system_prompt_is_a_stable_prefix():
@@ -58,6 +59,17 @@ def test_system_prompt_is_a_stable_prefix():
     one = build_messages("S", "sqlite", "q1")[0]
     two = build_messages("S", "sqlite", "q2", [HistoryTurn("q0", "SELECT 1")])[0]
     assert one == two == {"role": "system", "content": system_prompt("S", "sqlite")}
+
+
+def test_schema_linking_names_tables_columns_values():
+    from nlsql.prompting import schema_linking
+
+    line = schema_linking("SELECT COUNT(*) FROM Jidouka j JOIN Department d ON "
+                          "d.DepartmentId = j.DepartmentId WHERE d.DepartmentName = 'DC4' "
+                          "AND strftime('%Y', j.DateCreate) = '2023'")
+    assert line.startswith("{Tables: [Department, Jidouka]")
+    assert "DepartmentName" in line and "'DC4'" in line and "'2023'" in line
+    assert schema_linking("not sql ((") == ""
 
 
 def test_retry_messages_show_the_error():
