@@ -96,3 +96,32 @@ async def test_unreachable_database_is_a_chat_message(tiny_model, store):
         body = await (await client.post("/api/chat", json={"text": "how many tools?"})).json()
     assert body["error_kind"] == "database_unavailable"
     assert body["error"].startswith("I can't reach the database")
+
+
+async def test_corrections_from_the_web_chat_become_examples(tiny_model, sample_url, store):
+    from nlsql.examples import ExampleStore
+
+    examples = ExampleStore(store.engine)
+    engine = Text2Sql(ReadOnlyDatabase(sample_url), tiny_model, retries=0, max_new_tokens=8)
+    app = build_app(Conversation(engine, store, examples=examples, database="jidouka"))
+    async with TestClient(TestServer(app)) as client:
+        asked = await (await client.post("/api/chat", json={
+            "thread": "t9", "text": "How many tools are there?"})).json()
+        turn = asked["turn_id"]
+        refused = await client.post("/api/correct", json={"turn_id": turn,
+                                                          "sql": "DROP TABLE Tool"})
+        assert refused.status == 422
+        assert "only read queries" in (await refused.json())["error"]
+        fixed = await (await client.post("/api/correct", json={
+            "turn_id": turn, "sql": "SELECT COUNT(*) FROM Tool"})).json()
+        assert fixed["rows"] == [[10]] and fixed["thread"] == "web:t9"
+        thanks = await (await client.post("/api/feedback", json={
+            "turn_id": fixed["turn_id"], "kind": "verified"})).json()
+        assert thanks["text"].startswith("Thanks")
+        missing = await client.post("/api/feedback", json={"turn_id": 999, "kind": "wrong"})
+        assert missing.status == 404
+    # the correction is an example for the next question on this database, at once
+    top = examples.similar("jidouka", "how many tools are there", 1)
+    assert top and top[0].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"
+    # and the thread's history now holds the corrected query for follow-ups
+    assert store.history("web:t9")[-1].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"

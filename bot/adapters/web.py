@@ -12,6 +12,8 @@ from importlib import resources
 
 from aiohttp import web
 
+from nlsql import AskdbError
+
 from ..conversation import Conversation
 from ..messages import IncomingMessage, Reply
 
@@ -55,6 +57,44 @@ async def chat(request: web.Request) -> web.Response:
     return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
+async def feedback(request: web.Request) -> web.Response:
+    """``{"turn_id": N, "kind": "verified"|"wrong"}`` -> thanks."""
+    payload = await _json(request)
+    if payload is None or payload.get("kind") not in ("verified", "wrong"):
+        return _error(400, 'Send JSON like {"turn_id": 1, "kind": "verified"}.')
+    try:
+        thanks = await request.app[CONVERSATION_KEY].feedback(
+            int(payload.get("turn_id")), payload["kind"], "web", request.remote or "")
+    except (TypeError, ValueError):
+        return _error(400, "turn_id must be a number.")
+    except AskdbError as err:
+        return _error(404, err.user_message)
+    return web.json_response({"text": thanks})
+
+
+async def correct(request: web.Request) -> web.Response:
+    """``{"turn_id": N, "sql": "..."}`` -> the corrected reply, or a one-line error."""
+    payload = await _json(request)
+    if payload is None or not isinstance(payload.get("sql"), str):
+        return _error(400, 'Send JSON like {"turn_id": 1, "sql": "SELECT ..."}.')
+    try:
+        reply = await request.app[CONVERSATION_KEY].correct(
+            int(payload.get("turn_id")), payload["sql"], "web", request.remote or "")
+    except (TypeError, ValueError):
+        return _error(400, "turn_id must be a number.")
+    except AskdbError as err:
+        return _error(422, err.user_message)
+    return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _json(request: web.Request) -> dict | None:
+    try:
+        payload = json.loads((await request.content.read(MAX_BODY)).decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message, "text": message}, status=status)
 
@@ -63,3 +103,5 @@ def mount(app: web.Application, conversation: Conversation) -> None:
     app[CONVERSATION_KEY] = conversation
     app.router.add_get("/", index)
     app.router.add_post("/api/chat", chat)
+    app.router.add_post("/api/feedback", feedback)
+    app.router.add_post("/api/correct", correct)
