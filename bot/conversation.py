@@ -52,6 +52,11 @@ class Conversation:
         except AskdbError as err:
             answer = Answer(question=message.text, answer=err.user_message,
                             error=err.user_message, error_kind=err.kind)
+        except Exception:  # a bug must not leave the asker waiting or lose the turn
+            log.exception("unexpected failure answering in %s", message.thread_key)
+            text = "Sorry, something went wrong on my side; it has been logged."
+            answer = Answer(question=message.text, answer=text, error=text,
+                            error_kind="internal")
         turn_id = await self._record(message, answer)
         return Reply.from_answer(message.thread_key, answer, turn_id)
 

@@ -125,3 +125,18 @@ async def test_corrections_from_the_web_chat_become_examples(tiny_model, sample_
     assert top and top[0].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"
     # and the thread's history now holds the corrected query for follow-ups
     assert store.history("web:t9")[-1].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"
+
+
+async def test_an_unexpected_failure_is_a_polite_line_and_recorded(store):
+    class Broken:
+        def ask(self, question, history):
+            raise RuntimeError("boom")
+
+        def run_sql(self, sql):
+            raise RuntimeError("boom")
+
+    app = build_app(Conversation(Broken(), store))
+    async with TestClient(TestServer(app)) as client:
+        body = await (await client.post("/api/chat", json={"thread": "x", "text": "hi"})).json()
+    assert body["error_kind"] == "internal" and "boom" not in body["error"]
+    assert store.turns("web:x")[0]["error_kind"] == "internal"
