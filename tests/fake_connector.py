@@ -47,7 +47,7 @@ class FakeConnector(BackgroundServer):
             return [s for s in self.sent if s.conversation_id == conversation_id
                     and s.activity.get("type") == "message"]
 
-    def wait_for(self, predicate, timeout: float = 300.0):
+    def wait_for(self, predicate, timeout: float = 900.0):
         def sent_kinds() -> str:
             return f"sent so far: {[x.activity.get('type') for x in self.sent]}"
 

@@ -43,7 +43,7 @@ class FakeSlack(BackgroundServer):
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def wait_for(self, predicate, timeout: float = 300.0):
+    def wait_for(self, predicate, timeout: float = 900.0):
         return super().wait_for(predicate, timeout,
                                 lambda: f"calls so far: {[c.method for c in self.calls]}")
 

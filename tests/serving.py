@@ -85,7 +85,7 @@ class BackgroundServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     @staticmethod
-    def wait_for(predicate, timeout: float = 300.0, what=lambda: ""):
+    def wait_for(predicate, timeout: float = 900.0, what=lambda: ""):
         deadline = time.time() + timeout
         while time.time() < deadline:
             found = predicate()

@@ -47,7 +47,7 @@ def test_ask_and_see_the_table(server, browser):
     box = browser.find_element(By.ID, "question")
     box.send_keys("What is the total time saved by each department?")
     browser.find_element(By.ID, "send").click()
-    table = WebDriverWait(browser, 300).until(
+    table = WebDriverWait(browser, 900).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, ".msg.bot table.result")))
     headers = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
