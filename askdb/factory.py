@@ -32,17 +32,18 @@ def load_model(settings: Settings) -> Text2SqlModel:
     return Text2SqlModel.load(resolve_model_path(settings.model, Path(settings.cache_path)))
 
 
-def example_source(settings: Settings, database_url: str):
+def example_source(settings: Settings, database_url: str, store: ExampleStore | None = None):
     """question -> the most similar stored examples of that database (live, no restart)."""
     if settings.examples_k <= 0:
         return None
-    store = ExampleStore(settings.effective_state_url)
+    store = store or ExampleStore(settings.effective_state_url)
     key = database_key(database_url)
     return lambda question: store.similar(key, question, settings.examples_k)
 
 
 def build_text2sql(
-    settings: Settings, database_url: str | None = None, model: Text2SqlModel | None = None
+    settings: Settings, database_url: str | None = None, model: Text2SqlModel | None = None,
+    examples: ExampleStore | None = None,
 ) -> Text2Sql:
     database = open_database(settings, database_url)
     model = model or load_model(settings)
@@ -55,6 +56,6 @@ def build_text2sql(
         max_new_tokens=settings.max_new_tokens,
         retries=settings.retries,
         max_question_chars=settings.max_question_chars,
-        example_source=example_source(settings, url),
+        example_source=example_source(settings, url, examples),
         schema_budget_chars=settings.schema_budget,
     )

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def make_app(settings: Settings) -> web.Application:
     store = ConversationStore(settings.effective_state_url)
-    engine = LazyText2Sql(lambda: build_text2sql(settings))
+    examples = ExampleStore(store.engine)  # one store: corrections teach the next question
+    engine = LazyText2Sql(lambda: build_text2sql(settings, examples=examples))
 
     def warm_up() -> None:
         try:
@@ -30,7 +31,7 @@ def make_app(settings: Settings) -> web.Application:
 
     conversation = Conversation(
         engine, store, settings.history_turns,
-        examples=ExampleStore(store.engine),
+        examples=examples,
         database=database_key(settings.effective_database_url),
     )
     return build_app(conversation, warm_up, platform_mounts(settings))

@@ -43,4 +43,4 @@ def test_bad_values_are_config_errors(env, message):
 
 def test_every_setting_has_help():
     for env, _default, text in Settings.help_table():
-        assert env.startswith(("ASKDB_", "SLACK_")) and text
+        assert env.startswith(("ASKDB_", "SLACK_", "TEAMS_")) and text
