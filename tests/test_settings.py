@@ -35,6 +35,9 @@ def test_defaults_use_the_sample_database(tmp_path):
     ({"ASKDB_PORT": "70000"}, "not a port"),
     ({"ASKDB_ANSWERER": "poetry"}, "ASKDB_ANSWERER"),
     ({"ASKDB_MAX_ROWS": "0"}, "positive"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1"}, "both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"),
+    ({"TEAMS_APP_TYPE": "Everyone"}, "TEAMS_APP_TYPE"),
+    ({"TEAMS_APP_ID": "x", "ASKDB_TEAMS_INSECURE_LOCAL": "1"}, "only allowed without"),
 ])
 def test_bad_values_are_config_errors(env, message):
     with pytest.raises(ConfigError, match=message):
