@@ -172,10 +172,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .factory import load_model
 
     data_dir = Path(args.data_dir)
+    name = args.dataset or Path(args.jsonl).stem
+    folder = Path(args.results) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
     evaluator = ev.Evaluator(load_model(settings), data_dir, retries=settings.retries,
                              max_new_tokens=settings.max_new_tokens,
-                             timeout_s=settings.query_timeout_s)
-    name = args.dataset or Path(args.jsonl).stem
+                             timeout_s=settings.query_timeout_s,
+                             progress_file=folder / "progress.jsonl")
     started = time.perf_counter()
     if args.dataset == "sparc":
         interactions = bench.spread(bench.load_sparc(data_dir), args.limit)
@@ -196,8 +199,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             scored, summary = ev.evaluate_items(evaluator, items)
     summary.update(dataset=name, model=settings.model, limit=args.limit,
                    wall_seconds=round(time.perf_counter() - started, 1))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = ev.write_results(Path(args.results) / f"{name}-{stamp}", scored, summary)
+    ev.write_results(folder, scored, summary)
     if args.json:
         _print_json({**summary, "results": str(folder)})
     else:

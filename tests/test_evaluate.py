@@ -56,10 +56,13 @@ def test_learn_split_never_splits_a_gold_query():
 
 def test_harness_runs_and_writes_results(tiny_model_dir, tmp_path):
     model = Text2SqlModel.load(tiny_model_dir)
-    evaluator = ev.Evaluator(model, DATA, retries=0, max_new_tokens=8)
+    progress = tmp_path / "progress.jsonl"
+    evaluator = ev.Evaluator(model, DATA, retries=0, max_new_tokens=8, progress_file=progress)
     items = bench.spread(bench.load_spider(DATA), 3)
     scored, summary = ev.evaluate_items(evaluator, items)
     assert summary["n"] == 3 and 0.0 <= summary["ex"] <= 1.0
+    # written as it goes, so a run stopped early keeps its scored items
+    assert len(progress.read_text().splitlines()) == 3
     # the gold query scored against itself is always right: the comparer works
     gold = evaluator.gold(items[0])
     from nlsql.compare import same_result

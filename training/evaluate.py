@@ -58,6 +58,7 @@ class Evaluator:
     retries: int = 1
     max_new_tokens: int = 256
     timeout_s: float = 30.0
+    progress_file: Path | None = None  # every scored item is appended here at once
     _engines: dict[str, Text2Sql] = field(default_factory=dict)
 
     def engine(self, db: str) -> Text2Sql:
@@ -75,6 +76,15 @@ class Evaluator:
 
     def score(self, item: EvalItem, history: Sequence[HistoryTurn] = (),
               examples: Sequence[Example] = ()) -> Scored:
+        scored = self._score(item, history, examples)
+        if self.progress_file is not None:  # a long run stopped early keeps what it did
+            with self.progress_file.open("a", encoding="utf-8") as out:
+                out.write(json.dumps({**scored.to_json(), "examples": len(examples)},
+                                     ensure_ascii=False) + "\n")
+        return scored
+
+    def _score(self, item: EvalItem, history: Sequence[HistoryTurn],
+               examples: Sequence[Example]) -> Scored:
         try:
             gold = self.gold(item)
         except AskdbError as err:
