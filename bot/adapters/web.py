@@ -43,56 +43,65 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def chat(request: web.Request) -> web.Response:
-    try:
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return _error(413, "That message is too long.")
-        payload = json.loads(raw.decode("utf-8") or "{}")
-        if not isinstance(payload, dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, 'Send JSON like {"thread": "t1", "text": "your question"}.')
+    payload = await _read_object(request, '{"thread": "t1", "text": "your question"}')
+    if isinstance(payload, web.Response):
+        return payload
     message = to_incoming(payload, request.remote or "")
-    reply = await request.app[CONVERSATION_KEY].handle(message)
-    return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return _reply_json(await request.app[CONVERSATION_KEY].handle(message))
 
 
 async def feedback(request: web.Request) -> web.Response:
     """``{"turn_id": N, "kind": "verified"|"wrong"}`` -> thanks."""
-    payload = await _json(request)
-    if payload is None or payload.get("kind") not in ("verified", "wrong"):
+    payload = await _read_object(request, '{"turn_id": 1, "kind": "verified"}')
+    if isinstance(payload, web.Response):
+        return payload
+    if payload.get("kind") not in ("verified", "wrong"):
         return _error(400, 'Send JSON like {"turn_id": 1, "kind": "verified"}.')
-    try:
-        thanks = await request.app[CONVERSATION_KEY].feedback(
-            int(payload.get("turn_id")), payload["kind"], "web", request.remote or "")
-    except (TypeError, ValueError):
-        return _error(400, "turn_id must be a number.")
-    except AskdbError as err:
-        return _error(404, err.user_message)
-    return web.json_response({"text": thanks})
+    return await _on_turn(request, payload, 404, lambda conversation, turn_id: (
+        conversation.feedback(turn_id, payload["kind"], "web", request.remote or "")))
 
 
 async def correct(request: web.Request) -> web.Response:
     """``{"turn_id": N, "sql": "..."}`` -> the corrected reply, or a one-line error."""
-    payload = await _json(request)
-    if payload is None or not isinstance(payload.get("sql"), str):
+    payload = await _read_object(request, '{"turn_id": 1, "sql": "SELECT ..."}')
+    if isinstance(payload, web.Response):
+        return payload
+    if not isinstance(payload.get("sql"), str):
         return _error(400, 'Send JSON like {"turn_id": 1, "sql": "SELECT ..."}.')
+    return await _on_turn(request, payload, 422, lambda conversation, turn_id: (
+        conversation.correct(turn_id, payload["sql"], "web", request.remote or "")))
+
+
+async def _on_turn(request: web.Request, payload: dict, error_status: int, call):
+    """Run ``call(conversation, turn_id)``; askdb errors become ``error_status``."""
     try:
-        reply = await request.app[CONVERSATION_KEY].correct(
-            int(payload.get("turn_id")), payload["sql"], "web", request.remote or "")
+        turn_id = int(payload.get("turn_id"))
     except (TypeError, ValueError):
         return _error(400, "turn_id must be a number.")
-    except AskdbError as err:
-        return _error(422, err.user_message)
-    return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
-async def _json(request: web.Request) -> dict | None:
     try:
-        payload = json.loads((await request.content.read(MAX_BODY)).decode("utf-8") or "{}")
+        result = await call(request.app[CONVERSATION_KEY], turn_id)
+    except AskdbError as err:
+        return _error(error_status, err.user_message)
+    return _reply_json(result) if isinstance(result, Reply) else \
+        web.json_response({"text": result})
+
+
+async def _read_object(request: web.Request, example: str) -> dict | web.Response:
+    """The request's JSON object, or the error response to send instead."""
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return _error(413, "That message is too long.")
+    try:
+        payload = json.loads(raw.decode("utf-8") or "{}")
     except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
+        payload = None
+    if not isinstance(payload, dict):
+        return _error(400, f"Send JSON like {example}.")
+    return payload
+
+
+def _reply_json(reply: Reply) -> web.Response:
+    return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 def _error(status: int, message: str) -> web.Response:
