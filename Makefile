@@ -5,10 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export ASKDB_CACHE_DIR ?= $(CURDIR)/.cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# llama-cpp-python is compiled for this machine's CPU; AMX kernels off (they crashed on
+# multi-token prompts on a CPU without AMX), the multimodal library skipped (unused).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-# Debian packages: ODBC for SQL Server / PostgreSQL drivers at run time; a PostgreSQL
-# server and Chromium for the tests.
-RUN_PACKAGES := unixodbc odbc-postgresql
+# Debian packages: ODBC for SQL Server / PostgreSQL drivers at run time, a compiler for
+# llama.cpp; a PostgreSQL server and Chromium for the tests.
+RUN_PACKAGES := unixodbc odbc-postgresql build-essential cmake
 TEST_PACKAGES := postgresql chromium chromium-driver
 
 .PHONY: run test setup setup-test system system-test model model-small lint clean

@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 
 from nlsql import Answerer, ReadOnlyDatabase, Text2Sql, Text2SqlModel
+from nlsql.errors import ConfigError
 from nlsql.examples import ExampleStore, database_key
-from nlsql.model_files import resolve_model_path
+from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
+from nlsql.model_files import bundled, gguf_path, resolve_model_path
 from nlsql.sampledb import create_sample_database
 
 from .settings import Settings
@@ -28,8 +30,30 @@ def open_database(settings: Settings, url: str | None = None) -> ReadOnlyDatabas
     return ReadOnlyDatabase(url or settings.effective_database_url, settings.query_timeout_s)
 
 
-def load_model(settings: Settings) -> Text2SqlModel:
-    return Text2SqlModel.load(resolve_model_path(settings.model, Path(settings.cache_path)))
+def choose_backend(settings: Settings) -> str:
+    """'auto' means llama.cpp on a CPU for bundled models, torch everywhere else."""
+    if settings.backend != "auto":
+        return settings.backend
+    model = bundled(settings.model)
+    if model is None or not llamacpp_available():
+        return "torch"
+    if not gguf_path(settings.cache_path, model).exists():
+        return "torch"
+    import torch
+
+    return "torch" if torch.cuda.is_available() else "llamacpp"
+
+
+def load_model(settings: Settings) -> Text2SqlModel | LlamaCppModel:
+    folder = resolve_model_path(settings.model, Path(settings.cache_path))
+    if choose_backend(settings) == "torch":
+        return Text2SqlModel.load(folder)
+    model = bundled(settings.model)
+    if model is None:
+        raise ConfigError("ASKDB_BACKEND=llamacpp serves the bundled models only; use "
+                          "ASKDB_BACKEND=torch for a Hugging Face folder.")
+    return LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
+                              n_ctx=settings.context_tokens)
 
 
 def example_source(settings: Settings, database_url: str, store: ExampleStore | None = None):

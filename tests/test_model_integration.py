@@ -33,6 +33,21 @@ def _correct(engine, item, answer) -> bool:
 
 
 def test_questions_match_gold_results(engine):
+    _assert_gold_accuracy(engine)
+
+
+def test_torch_reference_backend_matches_gold(sample_url):
+    """The transformers path (training's and GPUs') must stay as right as llama.cpp."""
+    from askdb.factory import load_model
+    from nlsql import Text2SqlModel
+
+    settings = real_settings(answerer="template", backend="torch")
+    model = load_model(settings)
+    assert isinstance(model, Text2SqlModel)
+    _assert_gold_accuracy(build_text2sql(settings, sample_url, model))
+
+
+def _assert_gold_accuracy(engine) -> None:
     threads: dict[str, list[HistoryTurn]] = {}
     results = []
     for item in QUESTIONS:

@@ -1,0 +1,76 @@
+"""The llama.cpp backend on the bundled GGUF: the same generate contract as torch.
+
+Greedy decoding is deterministic, so parking and restoring a schema prefix's KV state
+must give exactly the SQL a cold prompt gives.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from askdb.factory import choose_backend, load_model
+from nlsql import BadQuestion, ConfigError
+from nlsql.llamacpp_model import LlamaCppModel
+from nlsql.prompting import extract_sql, sql_is_complete
+from tests.conftest import real_settings
+
+pytestmark = pytest.mark.model
+
+SCHEMA_A = ("You write SQLite queries.\nCREATE TABLE Department (DepartmentId INTEGER PRIMARY "
+            "KEY, DepartmentName TEXT);\nCREATE TABLE Jidouka (JidoukaId INTEGER PRIMARY KEY, "
+            "DepartmentId INTEGER REFERENCES Department, TotalTimeSaved REAL);")
+SCHEMA_B = ("You write SQLite queries.\nCREATE TABLE singer (singer_id INTEGER PRIMARY KEY, "
+            "name TEXT, country TEXT, age INTEGER);")
+Q_A = {"role": "user", "content": "What is the total time saved by each department?"}
+Q_B = {"role": "user", "content": "How many singers are from France?"}
+
+
+@pytest.fixture(scope="module")
+def llama(real_model):
+    if not isinstance(real_model, LlamaCppModel):
+        pytest.fail(f"the default backend on this CPU machine should be llama.cpp, got "
+                    f"{type(real_model).__name__}: is llama-cpp-python installed?")
+    return real_model
+
+
+def test_auto_backend_is_llamacpp_on_cpu():
+    assert choose_backend(real_settings()) == "llamacpp"
+    assert choose_backend(real_settings(backend="torch")) == "torch"
+
+
+def test_llamacpp_serves_bundled_models_only(tiny_model_dir):
+    with pytest.raises(ConfigError, match="bundled"):
+        load_model(real_settings(backend="llamacpp", model=str(tiny_model_dir)))
+    # auto falls back to torch for a Hugging Face folder
+    assert choose_backend(real_settings(model=str(tiny_model_dir))) == "torch"
+
+
+def test_stop_and_limit(llama):
+    llama.clear_prefix_cache()
+    limited = llama.generate([{"role": "system", "content": SCHEMA_A}, Q_A], max_new_tokens=5)
+    assert limited.new_tokens == 5 and limited.prompt_tokens > 40
+    full = llama.generate([{"role": "system", "content": SCHEMA_A}, Q_A], 200, sql_is_complete)
+    assert (extract_sql(full.text) or "").upper().startswith("SELECT"), full.text
+    assert sql_is_complete(full.text) and full.new_tokens < 200
+
+
+def test_parked_prefixes_give_the_cold_sql(llama):
+    a = [{"role": "system", "content": SCHEMA_A}, Q_A]
+    b = [{"role": "system", "content": SCHEMA_B}, Q_B]
+    llama.clear_prefix_cache()
+    cold_a = llama.generate(a, 80, sql_is_complete).text
+    llama.clear_prefix_cache()
+    cold_b = llama.generate(b, 80, sql_is_complete).text
+    # alternate: each switch parks one schema's state and restores the other's
+    for _ in range(2):
+        assert llama.generate(a, 80, sql_is_complete).text == cold_a
+        assert llama.generate(b, 80, sql_is_complete).text == cold_b
+    assert SCHEMA_A in llama._states  # a is parked while b is current
+    warm = llama.generate(a, 80, sql_is_complete)
+    assert warm.text == cold_a and "singer" in cold_b
+
+
+def test_too_long_prompt_is_a_clear_error(llama):
+    huge = [{"role": "system", "content": SCHEMA_A + " -- padding" * 9000}, Q_A]
+    with pytest.raises(BadQuestion, match="too long"):
+        llama.generate(huge, 50)
