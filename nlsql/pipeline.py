@@ -73,6 +73,24 @@ class _Clock:
         self.last = now
 
 
+def prompt_schema(database: ReadOnlyDatabase, question: str, budget_chars: int) -> str:
+    """The schema text for the prompt: all of it, or the relevant part of a big one."""
+    full = database.schema_text()
+    if len(full) <= budget_chars:
+        return full
+    selected = select_tables(database.schema(), question,
+                             lambda s: len(render_schema(s)) <= budget_chars)
+    return render_schema(selected)
+
+
+def prompt_messages(database: ReadOnlyDatabase, question: str,
+                    history: Sequence[HistoryTurn] = (), examples: Sequence[Example] = (),
+                    budget_chars: int = 12_000) -> list[dict[str, str]]:
+    """The chat the model sees for a question: what training must reproduce exactly."""
+    return build_messages(prompt_schema(database, question, budget_chars), database.dialect,
+                          question, history, examples)
+
+
 class Text2Sql:
     """Answers questions about one database with one model."""
 
@@ -103,13 +121,7 @@ class Text2Sql:
         return SqlGuard(self.database.dialect, schema.table_names, self.max_rows)
 
     def prompt_schema(self, question: str) -> str:
-        """The schema text for the prompt: all of it, or the relevant part of a big one."""
-        full = self.database.schema_text()
-        if len(full) <= self.schema_budget_chars:
-            return full
-        selected = select_tables(self.database.schema(), question,
-                                 lambda s: len(render_schema(s)) <= self.schema_budget_chars)
-        return render_schema(selected)
+        return prompt_schema(self.database, question, self.schema_budget_chars)
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         """Run SQL a person wrote (a correction): same guard, same read-only connection."""
