@@ -1,4 +1,4 @@
-"""The ``askdb`` command line: ask, check-sql, serve, model prepare, sample-db."""
+"""The ``askdb`` command line: ask, check-sql, serve, model, examples, eval, train, adapters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from nlsql import AskdbError, SqlGuard
 
+from .cli_training import add_parsers as add_training_parsers
 from .settings import Settings
 
 log = logging.getLogger("askdb")
@@ -258,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--results", default="results", help="folder for the results")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     evaluate.set_defaults(func=cmd_eval)
+
+    add_training_parsers(sub)
 
     sample = sub.add_parser("sample-db", help="(re)create the sample Jidouka SQLite database")
     sample.add_argument("path", nargs="?")

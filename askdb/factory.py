@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from nlsql import Answerer, ReadOnlyDatabase, Text2Sql, Text2SqlModel
-from nlsql.errors import ConfigError
+from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
 from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
 from nlsql.model_files import bundled, gguf_path, resolve_model_path
 from nlsql.sampledb import create_sample_database
+from training.registry import AdapterRegistry, AdapterVersion
 
 from .settings import Settings
 
@@ -44,16 +46,47 @@ def choose_backend(settings: Settings) -> str:
     return "torch" if torch.cuda.is_available() else "llamacpp"
 
 
-def load_model(settings: Settings) -> Text2SqlModel | LlamaCppModel:
+def load_model(settings: Settings, adapter: bool = True) -> Text2SqlModel | LlamaCppModel:
+    """The configured model on the configured backend, with the promoted adapter."""
     folder = resolve_model_path(settings.model, Path(settings.cache_path))
     if choose_backend(settings) == "torch":
-        return Text2SqlModel.load(folder)
-    model = bundled(settings.model)
-    if model is None:
-        raise ConfigError("ASKDB_BACKEND=llamacpp serves the bundled models only; use "
-                          "ASKDB_BACKEND=torch for a Hugging Face folder.")
-    return LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
-                              n_ctx=settings.context_tokens)
+        loaded = Text2SqlModel.load(folder)
+    else:
+        model = bundled(settings.model)
+        if model is None:
+            raise ConfigError("ASKDB_BACKEND=llamacpp serves the bundled models only; use "
+                              "ASKDB_BACKEND=torch for a Hugging Face folder.")
+        loaded = LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
+                                    n_ctx=settings.context_tokens)
+    loaded.adapter_version = None
+    current = adapter_registry(settings).current() if adapter else None
+    if current is not None and Path(current.meta.get("base", "")).name != Path(folder).name:
+        log.warning("adapter %s was trained on %s, not %s: serving the base model",
+                    current.name, current.meta.get("base"), folder)
+    elif current is not None:
+        loaded.set_adapter(adapter_file_for(loaded)(current))
+        loaded.adapter_version = current.name
+        log.info("serving adapter %s", current.name)
+    return loaded
+
+
+def adapter_registry(settings: Settings) -> AdapterRegistry:
+    return AdapterRegistry(settings.adapters_path)
+
+
+def adapter_file_for(model) -> Callable[[AdapterVersion | None], str | None]:
+    """What each backend loads for a version: the GGUF LoRA or the peft folder."""
+    def llama_file(version: AdapterVersion | None) -> str | None:
+        if version is None:
+            return None
+        if version.gguf is None:
+            raise ModelUnavailable(f"Adapter {version.name} has no llama.cpp export "
+                                   "(adapter.gguf); run `askdb adapters export`.")
+        return str(version.gguf)
+
+    if isinstance(model, LlamaCppModel):
+        return llama_file
+    return lambda version: str(version.path) if version is not None else None
 
 
 def example_source(settings: Settings, database_url: str, store: ExampleStore | None = None):

@@ -12,6 +12,7 @@ from bot.store import ConversationStore
 from nlsql import LazyText2Sql
 from nlsql.examples import ExampleStore, database_key
 
+from . import live
 from .factory import build_text2sql
 from .settings import Settings
 
@@ -34,7 +35,9 @@ def make_app(settings: Settings) -> web.Application:
         examples=examples,
         database=database_key(settings.effective_database_url),
     )
-    return build_app(conversation, warm_up, platform_mounts(settings))
+    app = build_app(conversation, warm_up, platform_mounts(settings))
+    live.install(app, settings, engine, examples)
+    return app
 
 
 def _ids(value: str) -> frozenset[str]:

@@ -95,6 +95,22 @@ class Settings:
     teams_insecure_local: int = field(default=0, metadata={
         "env": "ASKDB_TEAMS_INSECURE_LOCAL",
         "help": "1 = accept unauthenticated Teams activities (local testing, no app id only)"})
+    adapters_dir: str = field(default="", metadata={
+        "env": "ASKDB_ADAPTERS_DIR",
+        "help": "adapter registry folder (trained LoRA versions); empty = <cache>/adapters"})
+    adapter_poll_s: float = field(default=10.0, metadata={
+        "env": "ASKDB_ADAPTER_POLL",
+        "help": "seconds between checks for a newly promoted adapter (swapped in live)"})
+    train_cron: str = field(default="", metadata={
+        "env": "ASKDB_TRAIN_CRON",
+        "help": "cron expression for scheduled retraining inside `askdb serve`, e.g. "
+                "'0 2 * * *' (nightly); empty = no schedule"})
+    train_config: str = field(default="", metadata={
+        "env": "ASKDB_TRAIN_CONFIG",
+        "help": "YAML/JSON file of training settings (see `askdb train --help`)"})
+    regression_set: str = field(default="", metadata={
+        "env": "ASKDB_REGRESSION_SET",
+        "help": "JSONL of {db, question, sql} a new adapter must not get worse on"})
     log_level: str = field(default="INFO", metadata={
         "env": "ASKDB_LOG_LEVEL", "help": "logging level"})
 
@@ -114,6 +130,14 @@ class Settings:
         if self.teams_insecure_local and self.teams_app_id:
             raise ConfigError("ASKDB_TEAMS_INSECURE_LOCAL=1 is only allowed without "
                               "TEAMS_APP_ID.")
+        if self.train_cron:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.train_cron)
+            except ValueError as err:
+                raise ConfigError(f"ASKDB_TRAIN_CRON {self.train_cron!r} is not a cron "
+                                  f"expression: {err}") from err
         if self.max_rows < 1 or self.query_timeout_s <= 0:
             raise ConfigError("ASKDB_MAX_ROWS and ASKDB_QUERY_TIMEOUT must be positive.")
 
@@ -138,6 +162,11 @@ class Settings:
     @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir).expanduser()
+
+    @property
+    def adapters_path(self) -> Path:
+        return Path(self.adapters_dir).expanduser() if self.adapters_dir else \
+            self.cache_path / "adapters"
 
     @property
     def sample_database_path(self) -> Path:

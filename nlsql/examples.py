@@ -127,6 +127,13 @@ class ExampleStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def count(self, database: str, after_id: int = 0) -> int:
+        """Examples of the database added after ``after_id`` (what training has not seen)."""
+        query = sa.select(sa.func.count()).select_from(examples_table).where(
+            examples_table.c.database == database, examples_table.c.id > after_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def _ranker(self, database: str) -> ExampleRanker:
         """Rebuilt only when the database's examples changed (new rows)."""
         with self.engine.connect() as conn:

@@ -32,15 +32,30 @@ def llamacpp_available() -> bool:
     return True
 
 
+def _open(llama_class, gguf_path, n_ctx: int, threads: int, lora_path=None):
+    if lora_path is not None and not Path(lora_path).is_file():
+        raise ModelUnavailable(f"The adapter {lora_path} does not exist.")
+    try:
+        return llama_class(
+            model_path=str(gguf_path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
+            n_threads_batch=threads, lora_path=str(lora_path) if lora_path else None,
+            verbose=False,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ModelUnavailable(f"The model {gguf_path} could not be loaded: {err}") from err
+
+
 class LlamaCppModel:
     """A GGUF model run in-process by llama-cpp-python, greedy like the torch path."""
 
-    def __init__(self, llm, tokenizer, name: str, n_ctx: int) -> None:
+    def __init__(self, llm, tokenizer, name: str, n_ctx: int, threads: int = 1) -> None:
         self.llm = llm
+        self.threads = threads
         self.tokenizer = tokenizer
         self.name = name
         self.n_ctx = n_ctx
         self.adapter: str | None = None
+        self.adapter_version: str | None = None  # registry name, set by the loader
         self._lock = threading.Lock()
         # llama.cpp reuses the longest common prefix with what it evaluated last; when
         # questions alternate between databases, the KV state of each schema prefix is
@@ -70,18 +85,31 @@ class LlamaCppModel:
                                    "`askdb model prepare`.")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-            llm = Llama(
-                model_path=str(gguf_path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
-                n_threads_batch=threads, lora_path=str(lora_path) if lora_path else None,
-                verbose=False,
-            )
-        except (OSError, ValueError, RuntimeError) as err:
-            raise ModelUnavailable(f"The model {gguf_path} could not be loaded: {err}") from err
+        except (OSError, ValueError) as err:
+            raise ModelUnavailable(f"The tokenizer in {tokenizer_dir} could not be loaded: "
+                                   f"{err}") from err
+        llm = _open(Llama, gguf_path, n_ctx, threads, lora_path)
         log.info("loaded %s with llama.cpp (%d threads) in %.1fs", gguf_path, threads,
                  time.perf_counter() - started)
-        model = cls(llm, tokenizer, str(gguf_path), n_ctx)
+        model = cls(llm, tokenizer, str(gguf_path), n_ctx, threads)
         model.adapter = str(lora_path) if lora_path else None
         return model
+
+    def set_adapter(self, lora_path: str | Path | None) -> None:
+        """Serve with a GGUF LoRA on the same base (None: the base alone).
+
+        The base is memory-mapped, so reopening it with the adapter takes seconds; it
+        happens under the generation lock, so a question in flight finishes first.
+        """
+        from llama_cpp import Llama
+
+        with self._lock:
+            llm = _open(Llama, self.name, self.n_ctx, self.threads, lora_path)
+            old, self.llm = self.llm, llm
+            old.close()
+            self.adapter = str(lora_path) if lora_path else None
+            self._states.clear()
+            self._current = None
 
     @property
     def device(self) -> str:

@@ -64,6 +64,8 @@ class Text2SqlModel:
         # on one database is the same, so it is prefilled once, not per question.
         self._prefixes: OrderedDict[str, tuple[list[int], object]] = OrderedDict()
         self.max_cached_prefixes = 4
+        self.adapter: str | None = None
+        self.adapter_version: str | None = None  # registry name, set by the loader
 
     @classmethod
     def load(cls, path: str | Path, dtype: str = "auto", device: str | None = None):
@@ -95,6 +97,29 @@ class Text2SqlModel:
         return self.tokenizer.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=True
         )
+
+    def set_adapter(self, path: str | Path | None) -> None:
+        """Serve with the LoRA adapter in ``path`` (None: the plain base model).
+
+        Taken under the generation lock: a question being answered finishes with the
+        old weights, the next one gets the new ones; nothing is dropped.
+        """
+        from peft import PeftModel
+
+        with self._lock:
+            model = self.model
+            if isinstance(model, PeftModel):
+                model = model.unload()  # LoRA layers out, base weights untouched
+            if path is not None:
+                try:
+                    model = PeftModel.from_pretrained(model, str(path))
+                except (OSError, ValueError) as err:
+                    raise ModelUnavailable(f"The adapter {path} could not be loaded: {err}") \
+                        from err
+                model.eval()
+            self.model = model
+            self.adapter = str(path) if path is not None else None
+            self._prefixes.clear()
 
     def clear_prefix_cache(self) -> None:
         """Forget cached prefixes (call after the weights or adapter change)."""

@@ -24,7 +24,8 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """``initializer_range`` well above the default lets LoRA reach confident outputs."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -51,6 +52,7 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=4096, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        initializer_range=initializer_range,
     )
     Qwen2ForCausalLM(config).save_pretrained(folder)
     return folder

@@ -101,17 +101,18 @@ class TrainConfig:
         """One --flag per field, all optional: unset flags keep the file's or defaults."""
         for f in fields(cls):
             flag = "--" + f.name.replace("_", "-")
+            meta = f.name.upper()
             default = f.default
             if isinstance(default, bool):
                 parser.add_argument(flag, dest=f"cfg_{f.name}", default=None,
                                     action=argparse.BooleanOptionalAction,
                                     help=f"{f.metadata['help']} (default {default})")
             elif isinstance(default, tuple):
-                parser.add_argument(flag, dest=f"cfg_{f.name}", default=None,
+                parser.add_argument(flag, dest=f"cfg_{f.name}", default=None, metavar=meta,
                                     type=lambda s: tuple(x for x in s.split(",") if x),
                                     help=f"{f.metadata['help']} (default {','.join(default)})")
             else:
-                parser.add_argument(flag, dest=f"cfg_{f.name}", default=None,
+                parser.add_argument(flag, dest=f"cfg_{f.name}", default=None, metavar=meta,
                                     type=type(default),
                                     help=f"{f.metadata['help']} (default {default})")
 

@@ -183,7 +183,7 @@ def train(model, train_items: Sequence[Tokenized], eval_items: Sequence[Tokenize
         for ids, labels, mask in _batches(order, config.batch_size, pad_id, device):
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
             (out.loss / config.grad_accum).backward()
-            running += float(out.loss) / config.grad_accum
+            running += float(out.loss.detach()) / config.grad_accum
             micro += 1
             seen += int(ids.shape[0])
             if micro % config.grad_accum:

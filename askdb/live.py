@@ -1,0 +1,107 @@
+"""Background jobs of ``askdb serve``: swap in promoted adapters, run the training schedule.
+
+Both run on the server's event loop and hand blocking work to threads or processes, so
+answering never waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from nlsql import AskdbError, LazyText2Sql
+from nlsql.examples import ExampleStore, database_key
+from training.registry import AdapterRegistry
+
+from .factory import adapter_file_for
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+WATCHER_KEY = web.AppKey("adapter_watcher", asyncio.Task)
+SCHEDULE_KEY = web.AppKey("training_schedule", object)
+
+
+class AdapterWatcher:
+    """Swaps the serving model's adapter when the registry's promoted version changes."""
+
+    def __init__(self, registry: AdapterRegistry, engine: LazyText2Sql) -> None:
+        self.registry = registry
+        self.engine = engine
+        self.swaps = 0
+
+    async def check(self) -> bool:
+        """One look at the registry; True when the adapter was swapped."""
+        if not self.engine.loaded:
+            return False  # the loader applies the promoted adapter itself
+        model = self.engine.get().model
+        wanted = await asyncio.to_thread(self.registry.current_name)
+        if wanted == getattr(model, "adapter_version", None):
+            return False
+        try:
+            version = self.registry.get(wanted) if wanted else None
+            path = adapter_file_for(model)(version)
+            await asyncio.to_thread(model.set_adapter, path)
+        except AskdbError as err:  # keep serving what we have
+            log.error("could not swap in adapter %s: %s", wanted, err.user_message)
+            model.adapter_version = wanted  # do not retry every poll; logged once
+            return False
+        model.adapter_version = wanted
+        self.swaps += 1
+        log.info("now serving adapter %s", wanted or "(base model)")
+        return True
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.check()
+            except Exception:  # a poll must never end the loop
+                log.exception("adapter check failed")
+
+
+def install(app: web.Application, settings: Settings, engine: LazyText2Sql,
+            examples: ExampleStore) -> None:
+    """Start the watcher (always) and the training schedule (when configured)."""
+    registry = AdapterRegistry(settings.adapters_path)
+    watcher = AdapterWatcher(registry, engine)
+    schedule = None
+    if settings.train_cron:
+        from training.schedule import TrainingSchedule
+
+        key = database_key(settings.effective_database_url)
+        schedule = TrainingSchedule(
+            settings.train_cron,
+            lambda: examples.count(key, after_id=registry.last_example_id()),
+            _min_new(settings),
+            [sys.executable, "-m", "askdb", "train", "--if-needed"],
+            env=dict(os.environ),
+        )
+
+    async def start(app: web.Application) -> None:
+        app[WATCHER_KEY] = asyncio.create_task(watcher.run(settings.adapter_poll_s))
+        if schedule is not None:
+            schedule.start()
+            app[SCHEDULE_KEY] = schedule
+
+    async def stop(app: web.Application) -> None:
+        app[WATCHER_KEY].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app[WATCHER_KEY]
+        if schedule is not None:
+            schedule.shutdown()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+def _min_new(settings: Settings) -> int:
+    from training.config import TrainConfig
+
+    config = TrainConfig.from_file(settings.train_config) if settings.train_config \
+        else TrainConfig()
+    return config.min_new_examples
