@@ -35,7 +35,14 @@ def make_app(settings: Settings) -> web.Application:
         examples=examples,
         database=database_key(settings.effective_database_url),
     )
-    app = build_app(conversation, warm_up, platform_mounts(settings))
+    def status() -> dict:
+        model = engine.get().model if engine.loaded else None
+        return {"model_loaded": model is not None,
+                "backend": type(model).__name__ if model is not None else None,
+                "adapter": getattr(model, "adapter_version", None)}
+
+    app = build_app(conversation, warm_up, platform_mounts(settings), status,
+                    lambda: engine.loaded)
     live.install(app, settings, engine, examples)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -14,18 +15,27 @@ log = logging.getLogger(__name__)
 WARM_UP_KEY = web.AppKey("warm_up", asyncio.Future)
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-def build_app(conversation: Conversation, warm_up=None, mounts=()) -> web.Application:
+def build_app(conversation: Conversation, warm_up=None, mounts=(),
+              status: Callable[[], dict] | None = None,
+              ready: Callable[[], bool] | None = None) -> web.Application:
     """The server app; ``warm_up`` (blocking) runs in a thread after start-up.
 
     Loading a model takes seconds to minutes; the server accepts requests meanwhile,
     and questions that arrive early simply wait for the load.
     """
     app = web.Application(client_max_size=1024 * 1024)
+
+    async def health(request: web.Request) -> web.Response:
+        """Liveness: the process answers HTTP (plus what it serves, for operators)."""
+        return web.json_response({"status": "ok", **(status() if status else {})})
+
+    async def readiness(request: web.Request) -> web.Response:
+        """Readiness: the model is loaded, so a question will not wait for a load."""
+        ok = ready() if ready else True
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
     app.router.add_get("/healthz", health)
+    app.router.add_get("/readyz", readiness)
     web_chat.mount(app, conversation)
     for mount in mounts:  # platform adapters chosen by configuration
         mount(app, conversation)

@@ -1,0 +1,58 @@
+"""The training schedule: cron-driven, starts a separate process only past the threshold."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from askdb.settings import Settings
+from nlsql import ConfigError
+from nlsql.examples import ExampleStore
+from training.schedule import TrainingSchedule
+
+
+def _marker_command(path) -> list[str]:
+    return [sys.executable, "-c", f"open({str(path)!r}, 'a').write('ran\\n')"]
+
+
+async def test_tick_trains_only_past_the_threshold(tmp_path):
+    store = ExampleStore(f"sqlite:///{tmp_path / 'state.db'}")
+    marker = tmp_path / "ran.txt"
+    schedule = TrainingSchedule("0 2 * * *", lambda: store.count("db"), 3,
+                                _marker_command(marker))
+    store.add("db", "q1", "SELECT 1", "correction")
+    store.add("db", "q2", "SELECT 2", "verified")
+    assert await schedule.tick() is False and not marker.exists()
+    store.add("db", "q3", "SELECT 3", "imported")
+    store.add("other", "q4", "SELECT 4", "imported")  # another database does not count
+    assert await schedule.tick() is True
+    assert marker.read_text() == "ran\n" and schedule.last_exit == 0
+    assert store.count("db", after_id=2) == 1
+
+
+async def test_a_running_job_is_not_stacked(tmp_path):
+    slow = [sys.executable, "-c", "import time; time.sleep(1.5)"]
+    schedule = TrainingSchedule("* * * * *", lambda: 10, 1, slow)
+    first = asyncio.create_task(schedule.tick())
+    await asyncio.sleep(0.3)
+    assert schedule.running
+    assert await schedule.tick() is False  # skipped while the first still runs
+    assert await first is True and schedule.runs_started == 1
+
+
+async def test_schedule_starts_on_the_event_loop():
+    schedule = TrainingSchedule("30 3 * * *", lambda: 0, 1, ["true"])
+    schedule.start()
+    try:
+        when = schedule.next_run_time
+        assert (when.hour, when.minute) == (3, 30)
+    finally:
+        schedule.shutdown()
+
+
+def test_bad_cron_is_a_config_error():
+    with pytest.raises(ConfigError, match="cron"):
+        Settings(train_cron="every night")
+    assert Settings(train_cron="0 2 * * *").train_cron == "0 2 * * *"
