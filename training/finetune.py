@@ -75,11 +75,13 @@ def load_for_training(model_dir: str | Path, config: TrainConfig, device: str | 
         model = AutoModelForCausalLM.from_pretrained(
             str(model_dir), quantization_config=quant, dtype=dtype, device_map={"": device})
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
+            model, use_gradient_checkpointing=config.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
     else:
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device)
         if config.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
             model.enable_input_require_grads()
     model.config.use_cache = False
     lora = LoraConfig(
