@@ -47,7 +47,8 @@ def _stopping_criteria(tokenizer, prompt_len: int, stop_when: StopWhen | None, m
             if stop_when is not None:
                 text = tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
                 done = stop_when(text)
-            return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool,
+                              device=input_ids.device)
 
     return _Stop()
 
