@@ -43,7 +43,7 @@ def adapters(tmp_path_factory, real_model):
     base_dir = Path(real_model.tokenizer.name_or_path)
     root = tmp_path_factory.mktemp("lora")
     out = {}
-    for label, scale in (("zero", 0.0), ("strong", 0.05)):
+    for label, scale in (("zero", 0.0), ("strong", 1.0)):
         _adapter(base_dir, root / label, scale)
         out[label] = export_gguf_lora(root / label, base_dir / "config.json",
                                       root / label / "adapter.gguf")
