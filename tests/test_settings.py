@@ -47,3 +47,11 @@ def test_bad_values_are_config_errors(env, message):
 def test_every_setting_has_help():
     for env, _default, text in Settings.help_table():
         assert env.startswith(("ASKDB_", "SLACK_", "TEAMS_")) and text
+
+
+def test_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [env for env, _d, _t in Settings.help_table() if f"`{env}`" not in readme]
+    assert not missing, f"README's configuration table lacks {missing}"
