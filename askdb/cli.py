@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from nlsql import AskdbError, SqlGuard
 
+from .cli_bench import add_parsers as add_bench_parsers
 from .cli_training import add_parsers as add_training_parsers
 from .settings import Settings
 
@@ -261,6 +262,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
 
     add_training_parsers(sub)
+    add_bench_parsers(sub)
 
     sample = sub.add_parser("sample-db", help="(re)create the sample Jidouka SQLite database")
     sample.add_argument("path", nargs="?")

@@ -65,6 +65,7 @@ class Text2SqlModel:
         # on one database is the same, so it is prefilled once, not per question.
         self._prefixes: OrderedDict[str, tuple[list[int], object]] = OrderedDict()
         self.max_cached_prefixes = 4
+        self.use_prefix_cache = True  # off = plain `generate`, the benchmark's baseline
         self.adapter: str | None = None
         self.adapter_version: str | None = None  # registry name, set by the loader
 
@@ -176,7 +177,8 @@ class Text2SqlModel:
         criteria = _stopping_criteria(self.tokenizer, prompt_len, stop_when, marks)
         with self._lock, torch.inference_mode():
             started = time.perf_counter()
-            cache = self._prefix_cache(messages, inputs["input_ids"][0].tolist())
+            cache = self._prefix_cache(messages, inputs["input_ids"][0].tolist()) \
+                if self.use_prefix_cache else None
             extra = {"past_key_values": cache} if cache is not None else {}
             output = self.model.generate(
                 **inputs,

@@ -12,8 +12,8 @@ import pytest
 from askdb.factory import build_text2sql
 from nlsql import HistoryTurn, SqlGuard, detect_language
 from nlsql.compare import same_result
+from nlsql.sample_questions import QUESTIONS
 from tests.conftest import real_settings
-from tests.jidouka_questions import QUESTIONS
 
 pytestmark = pytest.mark.model
 

@@ -1,6 +1,6 @@
 """Questions about the sample database with gold SQL, in English and Vietnamese.
 
-Used by the integration tests and the speed benchmark. Questions that share a
+Used by the integration tests and `askdb bench`. Questions that share a
 ``thread`` are asked in order in one thread: the later ones are follow-ups.
 """
 

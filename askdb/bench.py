@@ -1,0 +1,171 @@
+"""``askdb bench``: speed per stage and accuracy of the same run, side by side with a baseline.
+
+Speed claims are only worth the benchmark behind them: a fixed question list (the sample
+database's gold questions, optionally an evenly spread Spider sample) is run through the
+full pipeline after a warm-up, every stage is timed, and the accuracy of the very same
+answers is reported, so a speed-up that costs correctness shows at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlsql import Answerer, HistoryTurn, SqlGuard, Text2Sql
+from nlsql.compare import same_result
+from nlsql.sample_questions import QUESTIONS
+
+STAGES = ("schema", "examples", "prompt", "prefill", "decode", "guard", "execute", "answer",
+          "total")
+
+
+@dataclass(frozen=True)
+class BenchItem:
+    engine_key: str  # "sample" or a Spider database id
+    question: str
+    gold: str
+    thread: str | None = None
+    ordered: bool = False
+
+
+@dataclass
+class BenchRun:
+    label: str
+    seconds: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    new_tokens: int = 0
+    decode_s: float = 0.0
+    correct: int = 0
+    errors: int = 0
+
+    def add(self, answer, correct: bool) -> None:
+        self.seconds.append(answer.timings.get("total", 0.0))
+        for stage in STAGES:
+            self.stages.setdefault(stage, []).append(answer.timings.get(stage, 0.0))
+        self.new_tokens += answer.tokens.get("new", 0)
+        self.decode_s += answer.timings.get("decode", 0.0)
+        self.correct += correct
+        self.errors += answer.error is not None
+
+    def summary(self) -> dict:
+        n = len(self.seconds)
+        return {
+            "n": n,
+            "p50_s": _pct(self.seconds, 50), "p95_s": _pct(self.seconds, 95),
+            "ex": round(self.correct / n, 4) if n else 0.0,
+            "errors": self.errors,
+            "tokens_per_s": round(self.new_tokens / self.decode_s, 2) if self.decode_s else 0.0,
+            "stages": {s: {"p50_s": _pct(v, 50), "p95_s": _pct(v, 95)}
+                       for s, v in self.stages.items()},
+        }
+
+
+def _pct(values: Sequence[float], pct: int) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))], 3)
+
+
+def sample_items() -> list[BenchItem]:
+    return [BenchItem("sample", q["question"], q["sql"], q.get("thread"),
+                      "ORDER BY" in q["sql"].upper()) for q in QUESTIONS]
+
+
+def spider_items(data_dir: Path, n: int) -> list[BenchItem]:
+    from training.benchmarks import gold_is_ordered, load_spider, spread
+
+    return [BenchItem(i.db, i.question, i.sql, None, gold_is_ordered(i.sql))
+            for i in spread(load_spider(data_dir), n)]
+
+
+class Engines:
+    """One pipeline per database, all on the same model."""
+
+    def __init__(self, model, sample_url: str, data_dir: Path | None, retries: int,
+                 max_new_tokens: int, model_answers: bool = False) -> None:
+        from nlsql import ReadOnlyDatabase
+
+        self.model = model
+        self.urls = {"sample": sample_url}
+        self.data_dir = data_dir
+        self.retries, self.max_new_tokens = retries, max_new_tokens
+        self.model_answers = model_answers
+        self._engines: dict[str, Text2Sql] = {}
+        self._db = ReadOnlyDatabase
+
+    def get(self, key: str) -> Text2Sql:
+        if key not in self._engines:
+            if key in self.urls:
+                url = self.urls[key]
+            else:
+                from training.benchmarks import database_url
+
+                url = database_url(self.data_dir, key)
+            self._engines[key] = Text2Sql(
+                self._db(url), self.model, Answerer(self.model, use_model=self.model_answers),
+                retries=self.retries, max_new_tokens=self.max_new_tokens)
+        return self._engines[key]
+
+
+def _correct(engine: Text2Sql, item: BenchItem, answer) -> bool:
+    if answer.table is None:
+        return False
+    database = engine.database
+    gold = database.run(SqlGuard(database.dialect, max_rows=100_000).check(item.gold))
+    return same_result(gold.rows, answer.table.rows, item.ordered, allow_extra_columns=True)
+
+
+def run_sequential(engines: Engines, items: Sequence[BenchItem], label: str) -> BenchRun:
+    """Every item once, threads in order; one warm-up question per database first."""
+    for key in dict.fromkeys(i.engine_key for i in items):
+        first = next(i for i in items if i.engine_key == key)
+        engines.get(key).ask(first.question)  # schema reflection + prefix prefill
+    run = BenchRun(label)
+    threads: dict[str, list[HistoryTurn]] = {}
+    for item in items:
+        engine = engines.get(item.engine_key)
+        history = threads.setdefault(item.thread or f"{item.engine_key}:{item.question}", [])
+        answer = engine.ask(item.question, history)
+        if answer.ok:
+            history.append(HistoryTurn(answer.question, answer.sql))
+        run.add(answer, _correct(engine, item, answer))
+    return run
+
+
+async def run_concurrent(conversation, items: Sequence[BenchItem], n: int) -> dict:
+    """``n`` threads ask at once through the chat path (Conversation.handle)."""
+    from bot.messages import IncomingMessage
+
+    chosen = [items[i % len(items)] for i in range(n)]
+
+    async def one(i: int, item: BenchItem) -> float:
+        started = time.perf_counter()
+        reply = await conversation.handle(
+            IncomingMessage("bench", f"bench:{i}:{time.time_ns()}", item.question))
+        elapsed = time.perf_counter() - started
+        return elapsed if reply.text else float("inf")
+
+    latencies = await asyncio.gather(*(one(i, item) for i, item in enumerate(chosen)))
+    answered = [x for x in latencies if x != float("inf")]
+    return {"concurrency": n, "answered": len(answered),
+            "p50_s": _pct(answered, 50), "p95_s": _pct(answered, 95)}
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def report(result: dict) -> str:
+    """The human table: stage p50/p95, then the totals (and the baseline)."""
+    lines = [f"{'stage':<10} {'p50 s':>8} {'p95 s':>8}"]
+    for stage, values in result["stages"].items():
+        lines.append(f"{stage:<10} {values['p50_s']:>8.3f} {values['p95_s']:>8.3f}")
+    keys = ("n", "p50_s", "p95_s", "ex", "tokens_per_s", "peak_rss_mb", "baseline_p50_s",
+            "baseline_ex", "speedup", "concurrent")
+    lines += [f"{k:>15}: {result[k]}" for k in keys if k in result]
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""`askdb bench` end to end on the tiny model: every figure is produced and consistent.
+
+Speed is not asserted (that is the benchmark's job); the report's shape, the accuracy
+of the same run and the concurrent path are.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_cli import askdb
+
+
+def test_bench_json_with_baseline_and_concurrency(tiny_model_dir, sample_url, tmp_path):
+    result = askdb("bench", "--json", "--compare", "--concurrency", "4",
+                   env={"ASKDB_MODEL": str(tiny_model_dir), "ASKDB_DATABASE_URL": sample_url,
+                        "ASKDB_MAX_NEW_TOKENS": "12", "ASKDB_ANSWERER": "template",
+                        "ASKDB_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("p50_s", "p95_s", "ex", "peak_rss_mb", "baseline_p50_s", "baseline_ex",
+                "speedup", "tokens_per_s"):
+        assert key in out, key
+    assert out["n"] == 13 and 0 <= out["ex"] <= 1 and out["p95_s"] >= out["p50_s"] > 0
+    assert out["peak_rss_mb"] > 100
+    assert set(out["stages"]) >= {"prefill", "decode", "guard", "total"}
+    assert out["stages"]["total"]["p50_s"] == out["p50_s"]
+    assert out["concurrent"] == {**out["concurrent"], "concurrency": 4, "answered": 4}
+    # the tiny model writes no valid SQL: the accuracy of the very run says so
+    assert out["ex"] == 0.0 and out["baseline_ex"] == 0.0 and out["errors"] == 13
