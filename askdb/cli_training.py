@@ -25,7 +25,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.dataset import from_store
     from training.run import run_training
 
-    from .factory import adapter_file_for, load_model
+    from .factory import adapter_file_for, choose_backend, load_model
 
     config = TrainConfig.from_args(args, args.config or settings.train_config or None)
     url = args.db or settings.effective_database_url
@@ -44,7 +44,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         gate_model=gate_model,
         adapter_file=adapter_file_for(gate_model) if gate_model is not None else None,
         regression=regression,
-        export_gguf=isinstance(gate_model, LlamaCppModel) or args.export_gguf,
+        # the llama.cpp backend serves adapters as GGUF: export whenever it may serve them
+        export_gguf=isinstance(gate_model, LlamaCppModel) or args.export_gguf
+        or choose_backend(settings) == "llamacpp",
         schema_budget_chars=settings.schema_budget,
         progress=not args.json,
         trigger="schedule" if args.if_needed else "manual",

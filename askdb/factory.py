@@ -64,9 +64,13 @@ def load_model(settings: Settings, adapter: bool = True) -> Text2SqlModel | Llam
         log.warning("adapter %s was trained on %s, not %s: serving the base model",
                     current.name, current.meta.get("base"), folder)
     elif current is not None:
-        loaded.set_adapter(adapter_file_for(loaded)(current))
-        loaded.adapter_version = current.name
-        log.info("serving adapter %s", current.name)
+        try:
+            loaded.set_adapter(adapter_file_for(loaded)(current))
+        except ModelUnavailable as err:  # a bad adapter must not take the bot down
+            log.error("not serving adapter %s: %s", current.name, err.user_message)
+        else:
+            loaded.adapter_version = current.name
+            log.info("serving adapter %s", current.name)
     return loaded
 
 

@@ -33,6 +33,7 @@ class AdapterWatcher:
         self.registry = registry
         self.engine = engine
         self.swaps = 0
+        self._failed: str | None = None  # a version that would not load: not retried
 
     async def check(self) -> bool:
         """One look at the registry; True when the adapter was swapped."""
@@ -40,16 +41,17 @@ class AdapterWatcher:
             return False  # the loader applies the promoted adapter itself
         model = self.engine.get().model
         wanted = await asyncio.to_thread(self.registry.current_name)
-        if wanted == getattr(model, "adapter_version", None):
+        if wanted == getattr(model, "adapter_version", None) or wanted == self._failed:
             return False
         try:
             version = self.registry.get(wanted) if wanted else None
             path = adapter_file_for(model)(version)
             await asyncio.to_thread(model.set_adapter, path)
-        except AskdbError as err:  # keep serving what we have
+        except AskdbError as err:  # keep serving what we have; /healthz tells the truth
             log.error("could not swap in adapter %s: %s", wanted, err.user_message)
-            model.adapter_version = wanted  # do not retry every poll; logged once
+            self._failed = wanted
             return False
+        self._failed = None
         model.adapter_version = wanted
         self.swaps += 1
         log.info("now serving adapter %s", wanted or "(base model)")

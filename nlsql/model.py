@@ -116,6 +116,9 @@ class Text2SqlModel:
                 try:
                     model = PeftModel.from_pretrained(model, str(path))
                 except (OSError, ValueError) as err:
+                    # the old adapter is already unloaded: serve the base and say so
+                    self.model, self.adapter, self.adapter_version = model, None, None
+                    self._prefixes.clear()
                     raise ModelUnavailable(f"The adapter {path} could not be loaded: {err}") \
                         from err
                 model.eval()

@@ -70,3 +70,11 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
     empty.mkdir()
     with pytest.raises(ModelUnavailable, match="could not be loaded"):
         Text2SqlModel.load(empty)
+
+
+def test_a_broken_adapter_leaves_the_base_serving(tiny_model, tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    with pytest.raises(ModelUnavailable, match="adapter"):
+        tiny_model.set_adapter(tmp_path)
+    assert tiny_model.adapter is None and tiny_model.adapter_version is None
+    assert tiny_model.generate(MESSAGES, max_new_tokens=3).new_tokens >= 1
