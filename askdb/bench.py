@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlsql import Answerer, HistoryTurn, SqlGuard, Text2Sql
+from nlsql import HistoryTurn
 from nlsql.compare import same_result
 from nlsql.sample_questions import QUESTIONS
+from training.benchmarks import EvalItem
+from training.evaluate import Evaluator
 
 STAGES = ("schema", "examples", "prompt", "prefill", "decode", "guard", "execute", "answer",
           "total")
@@ -25,7 +27,7 @@ STAGES = ("schema", "examples", "prompt", "prefill", "decode", "guard", "execute
 
 @dataclass(frozen=True)
 class BenchItem:
-    engine_key: str  # "sample" or a Spider database id
+    db: str  # a database URL, or a Spider database id
     question: str
     gold: str
     thread: str | None = None
@@ -71,8 +73,8 @@ def _pct(values: Sequence[float], pct: int) -> float:
     return round(ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))], 3)
 
 
-def sample_items() -> list[BenchItem]:
-    return [BenchItem("sample", q["question"], q["sql"], q.get("thread"),
+def sample_items(url: str) -> list[BenchItem]:
+    return [BenchItem(url, q["question"], q["sql"], q.get("thread"),
                       "ORDER BY" in q["sql"].upper()) for q in QUESTIONS]
 
 
@@ -83,57 +85,26 @@ def spider_items(data_dir: Path, n: int) -> list[BenchItem]:
             for i in spread(load_spider(data_dir), n)]
 
 
-class Engines:
-    """One pipeline per database, all on the same model."""
-
-    def __init__(self, model, sample_url: str, data_dir: Path | None, retries: int,
-                 max_new_tokens: int, model_answers: bool = False) -> None:
-        from nlsql import ReadOnlyDatabase
-
-        self.model = model
-        self.urls = {"sample": sample_url}
-        self.data_dir = data_dir
-        self.retries, self.max_new_tokens = retries, max_new_tokens
-        self.model_answers = model_answers
-        self._engines: dict[str, Text2Sql] = {}
-        self._db = ReadOnlyDatabase
-
-    def get(self, key: str) -> Text2Sql:
-        if key not in self._engines:
-            if key in self.urls:
-                url = self.urls[key]
-            else:
-                from training.benchmarks import database_url
-
-                url = database_url(self.data_dir, key)
-            self._engines[key] = Text2Sql(
-                self._db(url), self.model, Answerer(self.model, use_model=self.model_answers),
-                retries=self.retries, max_new_tokens=self.max_new_tokens)
-        return self._engines[key]
-
-
-def _correct(engine: Text2Sql, item: BenchItem, answer) -> bool:
+def _correct(evaluator: Evaluator, item: BenchItem, answer) -> bool:
     if answer.table is None:
         return False
-    database = engine.database
-    gold = database.run(SqlGuard(database.dialect, max_rows=100_000).check(item.gold))
+    gold = evaluator.gold(EvalItem(item.db, item.question, item.gold))
     return same_result(gold.rows, answer.table.rows, item.ordered, allow_extra_columns=True)
 
 
-def run_sequential(engines: Engines, items: Sequence[BenchItem], label: str) -> BenchRun:
+def run_sequential(evaluator: Evaluator, items: Sequence[BenchItem], label: str) -> BenchRun:
     """Every item once, threads in order; one warm-up question per database first."""
-    for key in dict.fromkeys(i.engine_key for i in items):
-        first = next(i for i in items if i.engine_key == key)
-        engines.get(key).ask(first.question)  # schema reflection + prefix prefill
+    for db in dict.fromkeys(i.db for i in items):
+        first = next(i for i in items if i.db == db)
+        evaluator.engine(db).ask(first.question)  # schema reflection + prefix prefill
     run = BenchRun(label)
     threads: dict[str, list[HistoryTurn]] = {}
     for item in items:
-        engine = engines.get(item.engine_key)
-        history = threads.setdefault(item.thread or f"{item.engine_key}:{item.question}", [])
-        answer = engine.ask(item.question, history)
+        history = threads.setdefault(item.thread or f"{item.db}:{item.question}", [])
+        answer = evaluator.engine(item.db).ask(item.question, history)
         if answer.ok:
             history.append(HistoryTurn(answer.question, answer.sql))
-        run.add(answer, _correct(engine, item, answer))
+        run.add(answer, _correct(evaluator, item, answer))
     return run
 
 

@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from training.evaluate import Evaluator
+
 from .settings import Settings
 
 
@@ -18,26 +20,29 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from .factory import ensure_sample_database, load_model
 
     ensure_sample_database(settings)
-    items = bench.sample_items()
+    sample_url = settings.effective_database_url
+    items = bench.sample_items(sample_url)
     if args.spider:
         items += bench.spider_items(Path(args.data_dir), args.spider)
+
+    def evaluator(model) -> Evaluator:
+        return Evaluator(model, Path(args.data_dir), retries=settings.retries,
+                         max_new_tokens=settings.max_new_tokens,
+                         timeout_s=settings.query_timeout_s,
+                         model_answers=settings.answerer == "model")
+
     model = load_model(settings)
-    engines = bench.Engines(model, settings.effective_database_url, Path(args.data_dir),
-                            settings.retries, settings.max_new_tokens,
-                            settings.answerer == "model")
+    engines = evaluator(model)
     run = bench.run_sequential(engines, items, type(model).__name__)
     result = {"backend": run.label, **run.summary()}
     if args.concurrency:
-        result["concurrent"] = asyncio.run(_concurrent(settings, engines, items,
-                                                       args.concurrency))
+        result["concurrent"] = asyncio.run(_concurrent(
+            settings, engines.engine(sample_url), items, args.concurrency))
     result["peak_rss_mb"] = bench.peak_rss_mb()
     if args.compare:
         plain = Text2SqlModel.load(resolve_model_path(settings.model, settings.cache_path))
         plain.use_prefix_cache = False
-        baseline = bench.run_sequential(
-            bench.Engines(plain, settings.effective_database_url, Path(args.data_dir),
-                          settings.retries, settings.max_new_tokens,
-                          settings.answerer == "model"), items, "plain generate").summary()
+        baseline = bench.run_sequential(evaluator(plain), items, "plain generate").summary()
         result.update(baseline_p50_s=baseline["p50_s"], baseline_p95_s=baseline["p95_s"],
                       baseline_ex=baseline["ex"],
                       baseline_tokens_per_s=baseline["tokens_per_s"],
@@ -51,7 +56,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _concurrent(settings: Settings, engines, items, n: int) -> dict:
+async def _concurrent(settings: Settings, engine, items, n: int) -> dict:
     import tempfile
 
     from bot.conversation import Conversation
@@ -59,14 +64,10 @@ async def _concurrent(settings: Settings, engines, items, n: int) -> dict:
 
     from . import bench
 
-    class _Asker:  # the sample database's engine, as the server's LazyText2Sql would be
-        def ask(self, question, history=(), examples=None):
-            return engines.get("sample").ask(question, history, examples)
-
     with tempfile.TemporaryDirectory() as tmp:
         store = ConversationStore(f"sqlite:///{tmp}/bench-state.sqlite")
-        conversation = Conversation(_Asker(), store, settings.history_turns)
-        sample = [i for i in items if i.engine_key == "sample"]
+        conversation = Conversation(engine, store, settings.history_turns)
+        sample = [i for i in items if i.db == engine.database.url]
         return await bench.run_concurrent(conversation, sample, n)
 
 

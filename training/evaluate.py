@@ -59,13 +59,14 @@ class Evaluator:
     max_new_tokens: int = 256
     timeout_s: float = 30.0
     progress_file: Path | None = None  # every scored item is appended here at once
+    model_answers: bool = False  # phrase answers with the model (the benchmark times it)
     _engines: dict[str, Text2Sql] = field(default_factory=dict)
 
     def engine(self, db: str) -> Text2Sql:
         if db not in self._engines:
             database = ReadOnlyDatabase(database_url(self.data_dir, db), self.timeout_s)
             self._engines[db] = Text2Sql(
-                database, self.model, Answerer(self.model, use_model=False),
+                database, self.model, Answerer(self.model, use_model=self.model_answers),
                 max_rows=EVAL_MAX_ROWS, max_new_tokens=self.max_new_tokens,
                 retries=self.retries)
         return self._engines[db]
