@@ -33,7 +33,7 @@ class AdapterWatcher:
         self.registry = registry
         self.engine = engine
         self.swaps = 0
-        self._failed: str | None = None  # a version that would not load: not retried
+        self._failed: set[str | None] = set()  # versions that would not load: not retried
 
     async def check(self) -> bool:
         """One look at the registry; True when the adapter was swapped."""
@@ -41,7 +41,7 @@ class AdapterWatcher:
             return False  # the loader applies the promoted adapter itself
         model = self.engine.get().model
         wanted = await asyncio.to_thread(self.registry.current_name)
-        if wanted == getattr(model, "adapter_version", None) or wanted == self._failed:
+        if wanted == getattr(model, "adapter_version", None) or wanted in self._failed:
             return False
         try:
             version = self.registry.get(wanted) if wanted else None
@@ -49,9 +49,9 @@ class AdapterWatcher:
             await asyncio.to_thread(model.set_adapter, path)
         except AskdbError as err:  # keep serving what we have; /healthz tells the truth
             log.error("could not swap in adapter %s: %s", wanted, err.user_message)
-            self._failed = wanted
+            self._failed.add(wanted)
             return False
-        self._failed = None
+        self._failed.discard(wanted)
         model.adapter_version = wanted
         self.swaps += 1
         log.info("now serving adapter %s", wanted or "(base model)")
