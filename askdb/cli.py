@@ -177,7 +177,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     name = args.dataset or Path(args.jsonl).stem
     folder = Path(args.results) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
-    evaluator = ev.Evaluator(load_model(settings), data_dir, retries=settings.retries,
+    model = load_model(settings, adapter=args.adapter or True)
+    evaluator = ev.Evaluator(model, data_dir, retries=settings.retries,
                              max_new_tokens=settings.max_new_tokens,
                              timeout_s=settings.query_timeout_s,
                              progress_file=folder / "progress.jsonl")
@@ -199,7 +200,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             scored = without + scored
         else:
             scored, summary = ev.evaluate_items(evaluator, items)
-    summary.update(dataset=name, model=settings.model, limit=args.limit,
+    summary.update(dataset=name, model=settings.model, adapter=evaluator.model.adapter_version,
+                   limit=args.limit,
                    wall_seconds=round(time.perf_counter() - started, 1))
     ev.write_results(folder, scored, summary)
     if args.json:
@@ -259,6 +261,8 @@ def parser() -> argparse.ArgumentParser:
                           help="fraction of each database's questions given as examples")
     evaluate.add_argument("--results", default="results", help="folder for the results")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    evaluate.add_argument("--adapter", help="score this adapter instead of the promoted one: a "
+                          "version (v0003), an adapter file/folder, or 'none' for the base")
     evaluate.set_defaults(func=cmd_eval)
 
     add_training_parsers(sub)

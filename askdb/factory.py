@@ -46,8 +46,13 @@ def choose_backend(settings: Settings) -> str:
     return "torch" if torch.cuda.is_available() else "llamacpp"
 
 
-def load_model(settings: Settings, adapter: bool = True) -> Text2SqlModel | LlamaCppModel:
-    """The configured model on the configured backend, with the promoted adapter."""
+def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel | LlamaCppModel:
+    """The configured model on the configured backend, with the promoted adapter.
+
+    ``adapter`` may also name a registry version or an adapter file/folder (``askdb eval
+    --adapter``), so a candidate is measured before it is promoted, or ``"none"`` for the
+    base model whatever is promoted.
+    """
     folder = resolve_model_path(settings.model, Path(settings.cache_path))
     if choose_backend(settings) == "torch":
         loaded = Text2SqlModel.load(folder)
@@ -59,6 +64,9 @@ def load_model(settings: Settings, adapter: bool = True) -> Text2SqlModel | Llam
         loaded = LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
                                     n_ctx=settings.context_tokens)
     loaded.adapter_version = None
+    if isinstance(adapter, str):
+        _apply_named_adapter(loaded, settings, adapter)
+        return loaded
     current = adapter_registry(settings).current() if adapter else None
     if current is not None and Path(current.meta.get("base", "")).name != Path(folder).name:
         log.warning("adapter %s was trained on %s, not %s: serving the base model",
@@ -72,6 +80,21 @@ def load_model(settings: Settings, adapter: bool = True) -> Text2SqlModel | Llam
             loaded.adapter_version = current.name
             log.info("serving adapter %s", current.name)
     return loaded
+
+
+def _apply_named_adapter(loaded, settings: Settings, name: str) -> None:
+    """Load exactly the adapter asked for; unlike serving, a bad one is an error here."""
+    if name.lower() == "none":
+        return
+    versions = {version.name: version for version in adapter_registry(settings).versions()}
+    if name in versions:
+        loaded.set_adapter(adapter_file_for(loaded)(versions[name]))
+    elif Path(name).exists():
+        loaded.set_adapter(str(Path(name)))
+    else:
+        raise ConfigError(f"No adapter {name!r}: give a version from `askdb adapters list`, "
+                          "an adapter file or folder, or 'none'.")
+    loaded.adapter_version = name
 
 
 def adapter_registry(settings: Settings) -> AdapterRegistry:

@@ -78,3 +78,26 @@ def test_a_broken_adapter_leaves_the_base_serving(tiny_model, tmp_path):
         tiny_model.set_adapter(tmp_path)
     assert tiny_model.adapter is None and tiny_model.adapter_version is None
     assert tiny_model.generate(MESSAGES, max_new_tokens=3).new_tokens >= 1
+
+
+def test_load_model_takes_the_adapter_it_is_told(tiny_model_dir, tmp_path):
+    """`askdb eval --adapter` measures a candidate: a path, a version, or 'none'."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from askdb.factory import load_model
+    from nlsql.errors import ConfigError
+    from tests.conftest import real_settings
+
+    adapter_dir = tmp_path / "cand"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                                LoraConfig(r=2, target_modules=["q_proj"]))
+    peft_model.save_pretrained(str(adapter_dir))
+    settings = real_settings(backend="torch", model=str(tiny_model_dir),
+                             adapters_dir=str(tmp_path / "registry"))
+
+    loaded = load_model(settings, adapter=str(adapter_dir))
+    assert loaded.adapter == str(adapter_dir) and loaded.adapter_version == str(adapter_dir)
+    assert load_model(settings, adapter="none").adapter is None
+    with pytest.raises(ConfigError, match="v0009"):
+        load_model(settings, adapter="v0009")

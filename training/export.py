@@ -49,9 +49,10 @@ def export_gguf_lora(adapter_dir: str | Path, base_config: str | Path, out: str 
         target = names.get_name(base_name + ".weight", try_suffixes=(".weight",))
         if target is None or set(ab) != {"A", "B"}:
             raise ConfigError(f"cannot map adapter weight {base_name} to llama.cpp")
-        # torch layouts (r x in, out x r) are what llama.cpp expects after GGUF's dim flip
+        # torch layouts (r x in, out x r) are what llama.cpp expects after GGUF's dim flip;
+        # f16 halves the file against f32 and is what llama.cpp's own converter writes
         for part in ("A", "B"):
-            array = ab[part].float().numpy().astype(np.float32)
+            array = ab[part].float().numpy().astype(np.float16)
             writer.add_tensor(f"{target}.lora_{part.lower()}", array)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
