@@ -8,8 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from nlsql import AskdbError, SqlGuard
+from nlsql import AskdbError, BadQuestion, SqlGuard
 
+from . import logs
 from .cli_bench import add_parsers as add_bench_parsers
 from .cli_training import add_parsers as add_training_parsers
 from .settings import Settings
@@ -164,6 +165,29 @@ def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if added or not refused else 1
 
 
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from bot.audit import AuditLog
+    from bot.store import ConversationStore
+
+    since = None
+    if args.since:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError as err:
+            raise BadQuestion(f"--since {args.since!r} is not a date like 2026-11-01.") from err
+    store = ConversationStore(settings.effective_state_url)
+    audit = AuditLog(store.engine)
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as out:
+            count = audit.export_csv(out, since)
+        print(f"wrote {count} audit rows to {args.out}", file=sys.stderr)
+    else:
+        audit.export_csv(sys.stdout, since)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     import time
     from pathlib import Path
@@ -244,6 +268,13 @@ def parser() -> argparse.ArgumentParser:
     prepare.add_argument("--model", help="bundled model name (default: ASKDB_MODEL)")
     prepare.set_defaults(func=cmd_model_prepare)
 
+    audit = sub.add_parser("audit", help="the audit log of questions and feedback")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="write the audit log as CSV")
+    export.add_argument("--out", help="CSV file to write (default: standard output)")
+    export.add_argument("--since", help="only rows from this date/time on (ISO, UTC)")
+    export.set_defaults(func=cmd_audit_export)
+
     examples = sub.add_parser("examples", help="worked question/SQL examples")
     examples_sub = examples.add_subparsers(dest="examples_command", required=True)
     imp = examples_sub.add_parser("import", help="import JSON lines {question, sql}")
@@ -281,11 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AskdbError as err:
         print(f"askdb: {err.user_message}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         return args.func(args, settings)
     except AskdbError as err:

@@ -6,14 +6,16 @@ import logging
 
 from aiohttp import web
 
+from bot.audit import AuditLog
 from bot.conversation import Conversation
+from bot.metrics import Metrics
 from bot.server import build_app
 from bot.store import ConversationStore
 from nlsql import LazyText2Sql
 from nlsql.examples import ExampleStore, database_key
 
 from . import live
-from .factory import build_text2sql
+from .factory import adapter_registry, build_text2sql
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,12 @@ def make_app(settings: Settings) -> web.Application:
         except Exception as err:  # reported again, politely, on the first question
             log.warning("warm-up failed: %s", getattr(err, "user_message", err))
 
+    metrics = Metrics(training_runs=lambda: adapter_registry(settings).runs())
     conversation = Conversation(
         engine, store, settings.history_turns,
         examples=examples,
         database=database_key(settings.effective_database_url),
+        listeners=[AuditLog(store.engine), metrics],
     )
     def status() -> dict:
         model = engine.get().model if engine.loaded else None
@@ -42,7 +46,7 @@ def make_app(settings: Settings) -> web.Application:
                 "adapter": getattr(model, "adapter_version", None)}
 
     app = build_app(conversation, warm_up, platform_mounts(settings), status,
-                    lambda: engine.loaded)
+                    lambda: engine.loaded, metrics)
     live.install(app, settings, engine, examples)
     return app
 

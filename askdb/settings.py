@@ -113,10 +113,15 @@ class Settings:
         "help": "JSONL of {db, question, sql} a new adapter must not get worse on"})
     log_level: str = field(default="INFO", metadata={
         "env": "ASKDB_LOG_LEVEL", "help": "logging level"})
+    log_format: str = field(default="text", metadata={
+        "env": "ASKDB_LOG_FORMAT", "help": "'text' lines, or 'json' (one object per line) "
+                                           "for log collectors"})
 
     def __post_init__(self) -> None:
         if self.answerer not in {"model", "template"}:
             raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
+        if self.log_format not in {"text", "json"}:
+            raise ConfigError("ASKDB_LOG_FORMAT must be 'text' or 'json'.")
         if self.backend not in {"auto", "torch", "llamacpp"}:
             raise ConfigError("ASKDB_BACKEND must be 'auto', 'torch' or 'llamacpp'.")
         if not 1 <= self.port <= 65535:

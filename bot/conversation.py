@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from nlsql import Answer, AskdbError, BadQuestion, HistoryTurn, ResultTable
@@ -19,6 +20,16 @@ from .messages import IncomingMessage, Reply
 from .store import ConversationStore
 
 log = logging.getLogger(__name__)
+
+
+class TurnListener(Protocol):
+    """Told about every answer and piece of feedback: the audit log and the metrics."""
+
+    def answered(self, message: IncomingMessage, answer: Answer, turn_id: int | None
+                 ) -> None: ...
+
+    def feedback(self, turn: dict, kind: str, platform: str, user_id: str,
+                 sql: str | None = None) -> None: ...
 
 
 class Asker(Protocol):
@@ -36,8 +47,10 @@ THANKS = {
 
 class Conversation:
     def __init__(self, asker: Asker, store: ConversationStore, history_turns: int = 3,
-                 examples: ExampleStore | None = None, database: str = "") -> None:
+                 examples: ExampleStore | None = None, database: str = "",
+                 listeners: Sequence[TurnListener] = ()) -> None:
         self.asker = asker
+        self.listeners = list(listeners)
         self.store = store
         self.history_turns = history_turns
         self.examples = examples  # where verified answers and corrections teach at once
@@ -58,6 +71,7 @@ class Conversation:
             answer = Answer(question=message.text, answer=text, error=text,
                             error_kind="internal")
         turn_id = await self._record(message, answer)
+        await self._tell("answered", message, answer, turn_id)
         return Reply.from_answer(message.thread_key, answer, turn_id)
 
     async def feedback(self, turn_id: int, kind: str, platform: str, user_id: str) -> str:
@@ -66,10 +80,11 @@ class Conversation:
             await asyncio.to_thread(self.store.add_feedback, turn_id, kind, platform, user_id)
         except KeyError as err:
             raise BadQuestion("I can't find that answer any more.") from err
-        if kind == "verified":
-            turn = await asyncio.to_thread(self.store.turn, turn_id)
-            if turn and turn["sql"]:
-                await self._learn(turn, turn["sql"], "verified")
+        turn = await asyncio.to_thread(self.store.turn, turn_id)
+        if turn is not None:
+            await self._tell("feedback", turn, kind, platform, user_id)
+        if kind == "verified" and turn and turn["sql"]:
+            await self._learn(turn, turn["sql"], "verified")
         return THANKS[kind]
 
     async def _learn(self, turn: dict, sql: str, source: str) -> None:
@@ -98,10 +113,19 @@ class Conversation:
         answer = Answer(question=turn["question"], sql=final_sql, table=table, answer=text)
         await asyncio.to_thread(self.store.add_feedback, turn_id, "correction", platform,
                                 user_id, final_sql)
+        await self._tell("feedback", turn, "correction", platform, user_id, final_sql)
         await self._learn(turn, final_sql, "correction")
         message = IncomingMessage(platform, turn["thread_key"], turn["question"], user_id)
         new_turn = await self._record(message, answer)
         return Reply.from_answer(turn["thread_key"], answer, new_turn)
+
+    async def _tell(self, event: str, *args) -> None:
+        """Audit and metrics see every event; their failure never reaches the asker."""
+        for listener in self.listeners:
+            try:
+                await asyncio.to_thread(getattr(listener, event), *args)
+            except Exception:
+                log.exception("%s could not record %s", type(listener).__name__, event)
 
     async def _record(self, message: IncomingMessage, answer: Answer) -> int | None:
         try:

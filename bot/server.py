@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .adapters import web as web_chat
 from .conversation import Conversation
+from .metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 WARM_UP_KEY = web.AppKey("warm_up", asyncio.Future)
@@ -17,7 +18,8 @@ WARM_UP_KEY = web.AppKey("warm_up", asyncio.Future)
 
 def build_app(conversation: Conversation, warm_up=None, mounts=(),
               status: Callable[[], dict] | None = None,
-              ready: Callable[[], bool] | None = None) -> web.Application:
+              ready: Callable[[], bool] | None = None,
+              metrics: Metrics | None = None) -> web.Application:
     """The server app; ``warm_up`` (blocking) runs in a thread after start-up.
 
     Loading a model takes seconds to minutes; the server accepts requests meanwhile,
@@ -34,6 +36,12 @@ def build_app(conversation: Conversation, warm_up=None, mounts=(),
         ok = ready() if ready else True
         return web.json_response({"ready": ok}, status=200 if ok else 503)
 
+    async def scrape(request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(metrics.render)  # reads the run records: blocking
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    if metrics is not None:
+        app.router.add_get("/metrics", scrape)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", readiness)
     web_chat.mount(app, conversation)

@@ -51,3 +51,48 @@ def test_ask_with_missing_model_is_one_clear_line(sample_url, tmp_path):
 def test_sample_db_command(tmp_path):
     result = askdb("sample-db", str(tmp_path / "x.sqlite"))
     assert result.returncode == 0 and result.stdout.strip().endswith("x.sqlite")
+
+
+def test_audit_export_writes_csv_and_json_logs(tmp_path):
+    from bot.audit import AuditLog
+    from bot.messages import IncomingMessage
+    from bot.store import ConversationStore
+    from nlsql import Answer
+
+    state = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    audit = AuditLog(ConversationStore(state).engine)
+    audit.answered(IncomingMessage("teams", "teams:c", "how many tools?", "u7"),
+                   Answer(question="how many tools?", sql="SELECT COUNT(*) FROM Tool",
+                          timings={"total": 0.4}), 12)
+    env = {"ASKDB_STATE_URL": state, "ASKDB_LOG_FORMAT": "json"}
+    out = tmp_path / "audit.csv"
+    result = askdb("audit", "export", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("id,created_at,event,turn_id") and len(lines) == 2
+    assert "teams" in lines[1] and "u7" in lines[1] and "SELECT COUNT(*) FROM Tool" in lines[1]
+    assert askdb("audit", "export", "--since", "2999-01-01", env=env).stdout.count("\n") == 1
+    bad = askdb("audit", "export", "--since", "yesterday", env=env)
+    assert bad.returncode == 1 and "not a date" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = askdb("audit", "export", env={**env, "ASKDB_LOG_FORMAT": "xml"})
+    assert wrong.returncode == 2 and "ASKDB_LOG_FORMAT" in wrong.stderr
+
+
+def test_json_log_lines_are_objects(capsys):
+    import logging
+
+    from askdb import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("INFO", "json")
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("askdb.test").exception("failed %s", "here")
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert record["level"] == "ERROR" and record["message"] == "failed here"
+    assert record["logger"] == "askdb.test" and "ValueError: boom" in record["exception"]
