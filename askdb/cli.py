@@ -165,6 +165,22 @@ def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if added or not refused else 1
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from .doctor import FAIL, run_checks
+
+    checks = run_checks(settings)
+    if args.json:
+        _print_json({"ok": all(c.status != FAIL for c in checks),
+                     "checks": [c.as_dict() for c in checks]})
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for check in checks:
+            print(f"{marks[check.status]}  {check.name:<20} {check.detail}")
+            if check.fix and check.status != "ok":
+                print(f"{'':26}fix: {check.fix}")
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
     import datetime as dt
 
@@ -267,6 +283,11 @@ def parser() -> argparse.ArgumentParser:
     prepare = model_sub.add_parser("prepare", help="assemble, verify and convert a bundled model")
     prepare.add_argument("--model", help="bundled model name (default: ASKDB_MODEL)")
     prepare.set_defaults(func=cmd_model_prepare)
+
+    doctor = sub.add_parser("doctor", help="check configuration, database, model files and "
+                                           "platform credentials; say what to fix")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.set_defaults(func=cmd_doctor)
 
     audit = sub.add_parser("audit", help="the audit log of questions and feedback")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -51,7 +51,7 @@ class FakeSlack(BackgroundServer):
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.content_type == "application/json":
-            params = await request.json()
+            params = json.loads(await request.text() or "{}")  # auth.test sends no body
         else:
             params = dict(await request.post())
         params = {**dict(request.query), **params}  # some methods send query parameters
@@ -70,6 +70,8 @@ class FakeSlack(BackgroundServer):
 
     def _answer(self, method: str, params: dict, request: web.Request) -> dict:
         if method == "auth.test":
+            if request.headers.get("Authorization", "").endswith("-revoked"):
+                return {"ok": False, "error": "invalid_auth"}  # as Slack answers one
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test",
                     "user": "askdb", "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT"}
         if method in ("chat.postMessage", "chat.update"):
