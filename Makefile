@@ -11,7 +11,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -
 
 # Debian packages: ODBC for SQL Server / PostgreSQL drivers at run time, a compiler for
 # llama.cpp; a PostgreSQL server and Chromium for the tests.
-RUN_PACKAGES := unixodbc odbc-postgresql build-essential cmake
+RUN_PACKAGES := unixodbc odbc-postgresql tdsodbc build-essential cmake
 TEST_PACKAGES := postgresql chromium chromium-driver
 
 .PHONY: run test setup setup-test system system-test model model-small lint clean
