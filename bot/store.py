@@ -65,7 +65,9 @@ class ConversationStore:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        from .migrations import upgrade  # imports this module's tables
+
+        upgrade(self.engine)
 
     def add_turn(self, thread_key: str, platform: str, user_id: str, answer: Answer) -> int:
         row = {

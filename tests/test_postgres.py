@@ -95,3 +95,62 @@ def test_state_store_on_postgres(pg_url):
                                     Answer(question="q", sql="SELECT 1", answer="a"))
     history = ConversationStore(url).history("slack:T:C:1")
     assert [(t.question, t.sql) for t in history] == [("q", "SELECT 1")]
+
+
+def _fresh_database(base: str, name: str) -> str:
+    admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return f"{base}/{name}"
+
+
+def test_state_migrations_upgrade_an_older_database_in_place(pg_url):
+    from bot import migrations
+    from bot.store import metadata
+
+    url = _fresh_database(pg_url, "state_legacy")
+    engine = sa.create_engine(url)
+    metadata.tables["askdb_turns"].create(engine)  # what an early askdb left behind
+    with engine.begin() as conn:
+        conn.execute(metadata.tables["askdb_turns"].insert().values(
+            thread_key="web:old", platform="web", user_id="u", question="kept?",
+            created_at=sa.func.now()))
+    assert migrations.current_version(engine) == 0
+    store = ConversationStore(url)
+    latest = max(m.version for m in migrations.MIGRATIONS)
+    assert migrations.current_version(engine) == latest
+    assert [t["question"] for t in store.turns("web:old")] == ["kept?"]
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("askdb_audit")}
+    assert "ix_askdb_audit_user" in indexes
+    assert migrations.upgrade(engine) == []  # a second start changes nothing
+    store.dispose()
+    engine.dispose()
+
+
+def test_replicas_starting_together_apply_each_step_once(pg_url):
+    import threading
+    import time
+
+    from bot import migrations
+
+    url = _fresh_database(pg_url, "state_race")
+    runs: list[int] = []
+
+    def slow_step(conn):
+        runs.append(1)
+        time.sleep(0.5)  # long enough for the other replica to arrive meanwhile
+        conn.exec_driver_sql("CREATE TABLE race_marker (x int)")
+
+    steps = [migrations.Migration(1, "slow", slow_step)]
+    engines = [sa.create_engine(url) for _ in range(3)]
+    results: list[list[int]] = []
+    threads = [threading.Thread(target=lambda e=e: results.append(
+        migrations.upgrade(e, steps))) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(runs) == 1 and sorted(map(len, results)) == [0, 0, 1]
+    for engine in engines:
+        engine.dispose()
