@@ -111,6 +111,8 @@ def check_model(settings: Settings) -> list[Check]:
 
     from .factory import choose_backend
 
+    if settings.inference == "openai":
+        return [_check_server(settings)]
     prepare = "Run `askdb model prepare` (or `make setup`)."
     model = bundled(settings.model)
     if model is None:
@@ -143,6 +145,23 @@ def check_model(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("backend", OK, backend))
     return checks
+
+
+def _check_server(settings: Settings) -> Check:
+    from nlsql.openai_model import OpenAIModel
+
+    name = settings.openai_model or settings.model
+    try:
+        served = OpenAIModel(settings.openai_url, name, settings.openai_api_key,
+                             timeout_s=10).served_models()
+    except AskdbError as err:
+        return Check("inference server", FAIL, _message(err),
+                     "Check ASKDB_OPENAI_URL and that the vLLM server is up.")
+    if name not in served:
+        return Check("inference server", FAIL, f"{name!r} is not served (it serves "
+                     f"{', '.join(served) or 'nothing'})", "Set ASKDB_OPENAI_MODEL to the "
+                     "name the server was started with (vllm serve ... --served-model-name).")
+    return Check("inference server", OK, f"{name} at {settings.openai_url}")
 
 
 def check_adapter(settings: Settings) -> Check:

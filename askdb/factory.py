@@ -11,6 +11,7 @@ from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
 from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
 from nlsql.model_files import bundled, gguf_path, resolve_model_path
+from nlsql.openai_model import OpenAIModel
 from nlsql.sampledb import create_sample_database
 from training.registry import AdapterRegistry, AdapterVersion
 
@@ -53,6 +54,10 @@ def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel 
     --adapter``), so a candidate is measured before it is promoted, or ``"none"`` for the
     base model whatever is promoted.
     """
+    if settings.inference == "openai":
+        loaded = OpenAIModel(settings.openai_url, settings.openai_model or settings.model,
+                             settings.openai_api_key)
+        return _with_adapter(loaded, settings, adapter, Path(settings.model).name)
     folder = resolve_model_path(settings.model, Path(settings.cache_path))
     if choose_backend(settings) == "torch":
         loaded = Text2SqlModel.load(folder)
@@ -63,14 +68,18 @@ def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel 
                               "ASKDB_BACKEND=torch for a Hugging Face folder.")
         loaded = LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
                                     n_ctx=settings.context_tokens)
+    return _with_adapter(loaded, settings, adapter, Path(folder).name)
+
+
+def _with_adapter(loaded, settings: Settings, adapter: bool | str, base_name: str):
     loaded.adapter_version = None
     if isinstance(adapter, str):
         _apply_named_adapter(loaded, settings, adapter)
         return loaded
     current = adapter_registry(settings).current() if adapter else None
-    if current is not None and Path(current.meta.get("base", "")).name != Path(folder).name:
+    if current is not None and Path(current.meta.get("base", "")).name != base_name:
         log.warning("adapter %s was trained on %s, not %s: serving the base model",
-                    current.name, current.meta.get("base"), folder)
+                    current.name, current.meta.get("base"), base_name)
     elif current is not None:
         try:
             loaded.set_adapter(adapter_file_for(loaded)(current))

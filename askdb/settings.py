@@ -35,6 +35,17 @@ class Settings:
         "help": "'llamacpp' runs the bundled quantised GGUF with llama.cpp (fast on CPUs), "
                 "'torch' the transformers model (the reference; GPUs), 'auto' picks "
                 "llamacpp on a CPU when it is installed and the model is bundled"})
+    inference: str = field(default="inprocess", metadata={
+        "env": "ASKDB_INFERENCE",
+        "help": "'inprocess' runs the model in askdb; 'openai' sends generation to an "
+                "OpenAI-compatible server (vLLM) at ASKDB_OPENAI_URL"})
+    openai_url: str = field(default="", metadata={
+        "env": "ASKDB_OPENAI_URL", "help": "base URL of the OpenAI-compatible server, e.g. "
+                                           "http://vllm:8000/v1"})
+    openai_model: str = field(default="", metadata={
+        "env": "ASKDB_OPENAI_MODEL", "help": "model name the server serves; empty = ASKDB_MODEL"})
+    openai_api_key: str = field(default="", metadata={
+        "env": "ASKDB_OPENAI_API_KEY", "help": "API key for that server, if it wants one"})
     context_tokens: int = field(default=8192, metadata={
         "env": "ASKDB_CONTEXT_TOKENS",
         "help": "llama.cpp context size: longest prompt plus answer, in tokens"})
@@ -120,6 +131,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.answerer not in {"model", "template"}:
             raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
+        if self.inference not in {"inprocess", "openai"}:
+            raise ConfigError("ASKDB_INFERENCE must be 'inprocess' or 'openai'.")
+        if self.inference == "openai" and not self.openai_url:
+            raise ConfigError("ASKDB_INFERENCE=openai needs ASKDB_OPENAI_URL (e.g. "
+                              "http://vllm:8000/v1).")
         if self.log_format not in {"text", "json"}:
             raise ConfigError("ASKDB_LOG_FORMAT must be 'text' or 'json'.")
         if self.backend not in {"auto", "torch", "llamacpp"}:
