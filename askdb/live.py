@@ -19,11 +19,13 @@ from nlsql.examples import ExampleStore, database_key
 from training.registry import AdapterRegistry
 
 from .factory import adapter_file_for
+from .leader import Leadership, leadership_for
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 WATCHER_KEY = web.AppKey("adapter_watcher", asyncio.Task)
 SCHEDULE_KEY = web.AppKey("training_schedule", object)
+LEADER_KEY = web.AppKey("schedule_leader", asyncio.Task)
 
 
 class AdapterWatcher:
@@ -66,9 +68,50 @@ class AdapterWatcher:
                 log.exception("adapter check failed")
 
 
+class ScheduleRole:
+    """Runs the training schedule only while this replica holds the leadership lock."""
+
+    def __init__(self, schedule, leadership: Leadership) -> None:
+        self.schedule = schedule
+        self.leadership = leadership
+        self.leader = False
+
+    @property
+    def name(self) -> str:
+        return "leader" if self.leader else "standby"
+
+    async def check(self) -> None:
+        if self.leader:
+            if not await asyncio.to_thread(self.leadership.still_held):
+                log.warning("lost the training-schedule lock: schedule stopped here")
+                self.schedule.shutdown()
+                self.leader = False
+        elif await asyncio.to_thread(self.leadership.try_acquire):
+            self.schedule.start()
+            self.leader = True
+            log.info("this replica runs the training schedule (%s)", self.schedule.cron)
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # a failed check must not end the loop
+                log.exception("training-schedule lock check failed")
+            await asyncio.sleep(interval_s)
+
+    def stop(self) -> None:
+        if self.leader:
+            self.schedule.shutdown()
+        self.leadership.release()
+        self.leader = False
+
+
 def install(app: web.Application, settings: Settings, engine: LazyText2Sql,
-            examples: ExampleStore) -> None:
-    """Start the watcher (always) and the training schedule (when configured)."""
+            examples: ExampleStore) -> ScheduleRole | None:
+    """Start the watcher (always) and the training schedule (when configured).
+
+    Returns the schedule's role (leader or standby among replicas), or None without one.
+    """
     registry = AdapterRegistry(settings.adapters_path)
     watcher = AdapterWatcher(registry, engine)
     schedule = None
@@ -84,21 +127,27 @@ def install(app: web.Application, settings: Settings, engine: LazyText2Sql,
             env=dict(os.environ),
         )
 
+    role = None if schedule is None else ScheduleRole(
+        schedule, leadership_for(settings.effective_state_url, settings.cache_path))
+
     async def start(app: web.Application) -> None:
         app[WATCHER_KEY] = asyncio.create_task(watcher.run(settings.adapter_poll_s))
-        if schedule is not None:
-            schedule.start()
+        if role is not None:
             app[SCHEDULE_KEY] = schedule
+            app[LEADER_KEY] = asyncio.create_task(role.run(settings.adapter_poll_s))
 
     async def stop(app: web.Application) -> None:
-        app[WATCHER_KEY].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app[WATCHER_KEY]
-        if schedule is not None:
-            schedule.shutdown()
+        tasks = [app[WATCHER_KEY]] + ([app[LEADER_KEY]] if role is not None else [])
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if role is not None:
+            role.stop()
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    return role
 
 
 def _min_new(settings: Settings) -> int:

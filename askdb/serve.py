@@ -39,15 +39,18 @@ def make_app(settings: Settings) -> web.Application:
         database=database_key(settings.effective_database_url),
         listeners=[AuditLog(store.engine), metrics],
     )
+    role = None
+
     def status() -> dict:
         model = engine.get().model if engine.loaded else None
         return {"model_loaded": model is not None,
                 "backend": type(model).__name__ if model is not None else None,
-                "adapter": getattr(model, "adapter_version", None)}
+                "adapter": getattr(model, "adapter_version", None),
+                "training_schedule": role.name if role is not None else None}
 
     app = build_app(conversation, warm_up, platform_mounts(settings), status,
                     lambda: engine.loaded, metrics)
-    live.install(app, settings, engine, examples)
+    role = live.install(app, settings, engine, examples)
     return app
 
 
