@@ -49,3 +49,14 @@ def postgres_server():
         subprocess.run([*prefix, _bin("pg_ctl"), "-D", str(data / "db"), "-m", "immediate",
                         "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def create_database(base: str, name: str) -> str:
+    """A new empty database on the server at ``base``; returns its URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return f"{base}/{name}"

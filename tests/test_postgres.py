@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.store import ConversationStore
 from nlsql import Answer, GuardedSql, ReadOnlyDatabase, SqlFailed, SqlGuard, SqlTimeout
 from nlsql.sampledb import populate
-from tests.pgserver import postgres_server
+from tests.pgserver import create_database, postgres_server
 
 pytestmark = pytest.mark.postgres
 
@@ -19,12 +19,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def pg_url():
     with postgres_server() as base:
-        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql("CREATE DATABASE jidouka")
-            conn.exec_driver_sql("CREATE DATABASE askdb_state")
-        admin.dispose()
-        engine = sa.create_engine(f"{base}/jidouka")
+        create_database(base, "askdb_state")
+        engine = sa.create_engine(create_database(base, "jidouka"))
         populate(engine)
         engine.dispose()
         yield base
@@ -97,19 +93,11 @@ def test_state_store_on_postgres(pg_url):
     assert [(t.question, t.sql) for t in history] == [("q", "SELECT 1")]
 
 
-def _fresh_database(base: str, name: str) -> str:
-    admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return f"{base}/{name}"
-
-
 def test_state_migrations_upgrade_an_older_database_in_place(pg_url):
     from bot import migrations
     from bot.store import metadata
 
-    url = _fresh_database(pg_url, "state_legacy")
+    url = create_database(pg_url, "state_legacy")
     engine = sa.create_engine(url)
     metadata.tables["askdb_turns"].create(engine)  # what an early askdb left behind
     with engine.begin() as conn:
@@ -134,7 +122,7 @@ def test_replicas_starting_together_apply_each_step_once(pg_url):
 
     from bot import migrations
 
-    url = _fresh_database(pg_url, "state_race")
+    url = create_database(pg_url, "state_race")
     runs: list[int] = []
 
     def slow_step(conn):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import sqlalchemy as sa
 
 from askdb.leader import FileLeadership, PostgresLeadership
 from bot.store import ConversationStore
-from tests.pgserver import postgres_server
+from tests.pgserver import create_database, postgres_server
 from tests.serving import askdb_serve
 from tests.test_adapter_swap import _ask, _get
 
@@ -19,11 +18,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def state_url():
     with postgres_server() as base:
-        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql("CREATE DATABASE replicas")
-        admin.dispose()
-        yield f"{base}/replicas"
+        yield create_database(base, "replicas")
 
 
 def _role(url: str) -> str | None:
