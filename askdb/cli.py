@@ -87,9 +87,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_check_sql(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.db:
-            from nlsql import ReadOnlyDatabase
+            from nlsql import open_readonly
 
-            database = ReadOnlyDatabase(args.db, settings.query_timeout_s)
+            database = open_readonly(args.db, settings.query_timeout_s)
             guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows)
         else:
             guard = SqlGuard(args.dialect, None, settings.max_rows)
@@ -136,7 +136,7 @@ def cmd_sample_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
     """Load {question, sql[, db]} JSON lines as verified examples; each SQL is guarded."""
-    from nlsql import ReadOnlyDatabase
+    from nlsql import open_readonly
     from nlsql.examples import ExampleStore, database_key
 
     from .factory import ensure_sample_database
@@ -144,7 +144,7 @@ def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
     if not args.db:
         ensure_sample_database(settings)
     url = args.db or settings.effective_database_url
-    database = ReadOnlyDatabase(url, settings.query_timeout_s)
+    database = open_readonly(url, settings.query_timeout_s)
     guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows)
     store = ExampleStore(settings.effective_state_url)
     added = refused = 0

@@ -55,25 +55,31 @@ def check_database(settings: Settings) -> list[Check]:
     if not schema.tables:
         checks[0] = Check("database", WARN, f"{database.dialect}: no tables visible",
                           "Grant the login SELECT on the tables people will ask about.")
-    checks.append(_probe_read_only(database.engine))
+    if hasattr(database, "engine"):
+        engine = database.engine
+        checks.append(_probe_read_only(engine.raw_connection, engine.dialect.loaded_dbapi.Error,
+                                       begin=engine.dialect.name == "sqlite"))
+    else:  # plain ODBC
+        checks.append(_probe_read_only(database.connect, database.pyodbc.Error))
     database.dispose()
     return checks
 
 
-def _probe_read_only(engine: sa.Engine) -> Check:
+def _probe_read_only(connect: Callable[[], object], error: type[Exception],
+                     begin: bool = False) -> Check:
     """Try a write the connection should refuse, always inside a rolled-back transaction.
 
     Raw DB-API, because Python's sqlite3 commits DDL on its own unless a transaction was
-    opened explicitly: the probe must never leave a table behind on a writable database.
+    opened explicitly (``begin``): the probe must never leave a table behind.
     """
     probe = f"askdb_doctor_{uuid.uuid4().hex[:8]}"
-    raw = engine.raw_connection()
+    raw = connect()
     try:
         cursor = raw.cursor()
-        if engine.dialect.name == "sqlite":
+        if begin:
             cursor.execute("BEGIN")
         cursor.execute(f"CREATE TABLE {probe} (x INTEGER)")
-    except engine.dialect.loaded_dbapi.Error as err:
+    except error as err:
         return Check("database read-only", OK, "the connection refuses writes ("
                      f"{str(err).splitlines()[0][:80]})")
     finally:

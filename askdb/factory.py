@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from nlsql import Answerer, ReadOnlyDatabase, Text2Sql, Text2SqlModel
+from nlsql import Answerer, Text2Sql, Text2SqlModel, open_readonly
 from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
 from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
@@ -27,10 +27,10 @@ def ensure_sample_database(settings: Settings) -> None:
         create_sample_database(settings.sample_database_path)
 
 
-def open_database(settings: Settings, url: str | None = None) -> ReadOnlyDatabase:
+def open_database(settings: Settings, url: str | None = None):
     if url is None:
         ensure_sample_database(settings)
-    return ReadOnlyDatabase(url or settings.effective_database_url, settings.query_timeout_s)
+    return open_readonly(url or settings.effective_database_url, settings.query_timeout_s)
 
 
 def choose_backend(settings: Settings) -> str:

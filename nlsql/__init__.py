@@ -12,16 +12,33 @@ from .errors import (
     SqlRejected,
     SqlTimeout,
 )
-from .execute import ReadOnlyDatabase, ResultTable
+from .execute import ReadOnlyDatabase, ResultTable, open_readonly
 from .guard import GuardedSql, SqlGuard
 from .model import Text2SqlModel
 from .pipeline import Answer, LazyText2Sql, Text2Sql
 from .prompting import Example, HistoryTurn
 
 __all__ = [
-    "Answer", "Answerer", "AskdbError", "BadQuestion", "ConfigError", "DatabaseUnavailable",
-    "Example", "GuardedSql", "HistoryTurn", "LazyText2Sql", "ModelUnavailable", "NotSql",
-    "ReadOnlyDatabase", "ResultTable", "SqlFailed", "SqlGuard", "SqlRejected", "SqlTimeout",
+    "Answer",
+    "Answerer",
+    "AskdbError",
+    "BadQuestion",
+    "ConfigError",
+    "DatabaseUnavailable",
+    "Example",
+    "GuardedSql",
+    "HistoryTurn",
+    "LazyText2Sql",
+    "ModelUnavailable",
+    "NotSql",
+    "ReadOnlyDatabase",
+    "ResultTable",
+    "SqlFailed",
+    "SqlGuard",
+    "SqlRejected",
+    "SqlTimeout",
     "Text2Sql",
-    "Text2SqlModel", "detect_language",
+    "Text2SqlModel",
+    "detect_language",
+    "open_readonly",
 ]

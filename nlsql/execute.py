@@ -189,6 +189,15 @@ class ReadOnlyDatabase:
         self.engine.dispose()
 
 
+def open_readonly(database_url: str, timeout_s: float = 30.0):
+    """The read-only database for a URL: SQLAlchemy's, or plain ODBC for ``odbc://``."""
+    from .odbc import OdbcDatabase, is_odbc_url
+
+    if is_odbc_url(database_url):
+        return OdbcDatabase(database_url, timeout_s)
+    return ReadOnlyDatabase(database_url, timeout_s)
+
+
 def _install_sqlite_deadline(conn: sa.Connection, deadline: float):
     raw = conn.connection.driver_connection
     if not isinstance(raw, sqlite3.Connection):

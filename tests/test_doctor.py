@@ -42,11 +42,15 @@ def test_unreachable_database_fails_with_a_fix(tmp_path):
 
 
 def test_read_only_probe_tells_a_writable_login_apart(sample_db, tmp_path):
+    import sqlite3
+
     writable = sa.create_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    assert doctor._probe_read_only(writable).status == doctor.WARN
+    probe = doctor._probe_read_only(writable.raw_connection, sqlite3.Error, begin=True)
+    assert probe.status == doctor.WARN
     assert not sa.inspect(writable).get_table_names(), "the probe must roll back"
     guarded = readonly_engine(f"sqlite:///{sample_db}", 5)
-    assert doctor._probe_read_only(guarded).status == doctor.OK
+    probe = doctor._probe_read_only(guarded.raw_connection, sqlite3.Error, begin=True)
+    assert probe.status == doctor.OK
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from nlsql import HistoryTurn, ReadOnlyDatabase
+from nlsql import HistoryTurn, ReadOnlyDatabase, open_readonly
 from nlsql.examples import ExampleStore, database_key
 from nlsql.pipeline import prompt_messages
 from nlsql.prompting import sql_block
@@ -81,7 +81,7 @@ class ChatRenderer:
 
     def database(self, url: str) -> ReadOnlyDatabase:
         if url not in self._databases:
-            self._databases[url] = ReadOnlyDatabase(url)
+            self._databases[url] = open_readonly(url)
         return self._databases[url]
 
     def prompt(self, example: TrainExample) -> list[dict[str, str]]:

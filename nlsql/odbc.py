@@ -1,0 +1,200 @@
+"""Any database with an ODBC driver, through pyodbc: ``odbc:///?odbc_connect=...``.
+
+SQLAlchemy covers SQL Server over ODBC (``mssql+pyodbc``), but companies also reach
+databases only through an ODBC driver their vendor ships (or a DSN an administrator set
+up). This path reads the schema with ODBC's own catalog calls (SQLTables, SQLColumns,
+SQLPrimaryKeys, SQLForeignKeys), which every driver implements, and runs guarded queries
+on a connection opened read-only, with the driver's query timeout. The SQL dialect for
+the guard and the prompt comes from the driver (SQL_DBMS_NAME) or ``dialect=`` in the
+URL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import DatabaseUnavailable, SqlFailed, SqlTimeout
+from .guard import GuardedSql
+from .schema import SAMPLE_MAX_LEN, SAMPLE_VALUES, Column, ForeignKey, Schema, Table, schema_text
+
+DBMS_TO_SQLGLOT = {"postgresql": "postgres", "microsoft sql server": "tsql",
+                   "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql",
+                   "oracle": "oracle", "snowflake": "snowflake"}
+SYSTEM_SCHEMAS = {"pg_catalog", "information_schema", "sys", "INFORMATION_SCHEMA"}
+TEXT_TYPES = ("char", "text", "string", "varchar", "nvarchar")
+
+
+def is_odbc_url(url: str) -> bool:
+    return url.split(":", 1)[0].lower() in {"odbc", "odbc+pyodbc"}
+
+
+def connection_string(url: str) -> tuple[str, str | None]:
+    """``odbc:///?odbc_connect=...`` or ``odbc://DSN``; returns (string, dialect or None)."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    dialect = query.pop("dialect", None)
+    if "odbc_connect" in query:
+        return query["odbc_connect"], dialect
+    if parts.hostname:
+        extra = "".join(f";{k}={v}" for k, v in query.items())
+        return f"DSN={unquote(parts.hostname)}{extra}", dialect
+    raise DatabaseUnavailable("An ODBC URL needs odbc_connect=... or a DSN: "
+                              "odbc:///?odbc_connect=DRIVER%3D...  or  odbc://MyDsn")
+
+
+class OdbcDatabase:
+    """Same contract as ReadOnlyDatabase (schema, run, dialect) over plain pyodbc."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        try:
+            import pyodbc
+        except ImportError as err:
+            raise DatabaseUnavailable("ODBC needs pyodbc and unixODBC: run `make setup`.") \
+                from err
+        self.pyodbc = pyodbc
+        self.url = url
+        self.timeout_s = timeout_s
+        self.connect_string, self._dialect = connection_string(url)
+        self._schema: Schema | None = None
+        self._schema_text: str | None = None
+        self._lock = threading.Lock()
+
+    def connect(self):
+        """A new read-only connection; PostgreSQL also gets a read-only session."""
+        try:
+            conn = self.pyodbc.connect(self.connect_string, readonly=True, autocommit=False,
+                                       timeout=int(self.timeout_s))
+        except self.pyodbc.Error as err:
+            raise DatabaseUnavailable(f"I can't reach the database right now "
+                                      f"({_message(err)}).") from err
+        try:
+            conn.timeout = int(self.timeout_s)  # SQL_ATTR_QUERY_TIMEOUT, where supported
+        except self.pyodbc.Error:
+            pass  # e.g. psqlODBC: PostgreSQL's statement_timeout below does it instead
+        if self.dialect == "postgres":
+            with conn.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                cursor.execute(f"SET statement_timeout = {int(self.timeout_s * 1000)}")
+            conn.commit()
+        return conn
+
+    @property
+    def dialect(self) -> str:
+        if self._dialect is None:
+            conn = self.pyodbc.connect(self.connect_string, readonly=True,
+                                       timeout=int(self.timeout_s))
+            try:
+                name = conn.getinfo(self.pyodbc.SQL_DBMS_NAME).lower()
+            finally:
+                conn.close()
+            self._dialect = DBMS_TO_SQLGLOT.get(name, name)
+        return self._dialect
+
+    def schema(self) -> Schema:
+        with self._lock:
+            if self._schema is None:
+                conn = self.connect()
+                try:
+                    self._schema = self._reflect(conn)
+                except self.pyodbc.Error as err:
+                    raise DatabaseUnavailable(f"I could not read the schema ({_message(err)})."
+                                              ) from err
+                finally:
+                    conn.close()
+                self._schema_text = schema_text(self._schema)
+            return self._schema
+
+    def schema_text(self) -> str:
+        self.schema()
+        assert self._schema_text is not None
+        return self._schema_text
+
+    def refresh_schema(self) -> None:
+        with self._lock:
+            self._schema = self._schema_text = None
+
+    def _reflect(self, conn) -> Schema:
+        cursor = conn.cursor()
+        names = sorted({(r.table_schem, r.table_name) for r in cursor.tables(tableType="TABLE")
+                        if r.table_schem not in SYSTEM_SCHEMAS}, key=lambda n: n[1])
+        tables = []
+        for schem, name in names:
+            pk = {r.column_name for r in cursor.primaryKeys(name, schema=schem)}
+            columns = []
+            for col in cursor.columns(table=name, schema=schem).fetchall():
+                samples = ()
+                if col.column_name not in pk and any(t in col.type_name.lower()
+                                                     for t in TEXT_TYPES):
+                    samples = self._samples(conn, name, col.column_name)
+                columns.append(Column(col.column_name, col.type_name.upper(),
+                                      col.column_name in pk, samples))
+            fks: dict[str, list] = {}
+            for fk in cursor.foreignKeys(foreignTable=name, foreignSchema=schem).fetchall():
+                key = fk.fk_name or f"{fk.pktable_name}"
+                fks.setdefault(key, []).append(fk)
+            foreign = tuple(ForeignKey(tuple(r.fkcolumn_name for r in rows),
+                                       rows[0].pktable_name,
+                                       tuple(r.pkcolumn_name for r in rows))
+                            for rows in fks.values())
+            tables.append(Table(name, tuple(columns), foreign))
+        conn.rollback()
+        return Schema(dialect=self.dialect, tables=tuple(tables))
+
+    def _samples(self, conn, table: str, column: str) -> tuple[str, ...]:
+        quote = '"' if self.dialect != "tsql" else None
+        ident = (lambda s: f'"{s}"') if quote else (lambda s: f"[{s}]")
+        top = f"TOP {SAMPLE_VALUES + 1} " if self.dialect == "tsql" else ""
+        limit = "" if top else f" LIMIT {SAMPLE_VALUES + 1}"
+        sql = (f"SELECT {top}{ident(column)} FROM {ident(table)} WHERE {ident(column)} IS NOT "
+               f"NULL GROUP BY {ident(column)} ORDER BY COUNT(*) DESC, {ident(column)}{limit}")
+        try:
+            with conn.cursor() as cursor:
+                values = [r[0] for r in cursor.execute(sql).fetchall()]
+        except self.pyodbc.Error:
+            conn.rollback()
+            return ()
+        texts = [str(v) for v in values if isinstance(v, str)]
+        if not texts or any(len(v) > SAMPLE_MAX_LEN or "\n" in v for v in texts):
+            return ()
+        return tuple(texts[:SAMPLE_VALUES])
+
+    def run(self, guarded: GuardedSql):
+        from .execute import ResultTable
+
+        started = time.perf_counter()
+        conn = self.connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(guarded.sql)
+                columns = tuple(d[0] for d in cursor.description or ())
+                rows = tuple(tuple(r) for r in cursor.fetchmany(guarded.max_rows))
+        except self.pyodbc.Error as err:
+            raise _classify(err, self.timeout_s) from err
+        finally:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+        truncated = guarded.capped and len(rows) >= guarded.max_rows
+        return ResultTable(columns, rows, truncated, time.perf_counter() - started)
+
+    def dispose(self) -> None:
+        """Connections are opened per query; nothing is pooled."""
+
+
+def _message(err: Exception) -> str:
+    text = str(err.args[1] if len(err.args) > 1 else err)
+    return text.strip().splitlines()[0][:300] if text.strip() else type(err).__name__
+
+
+def _classify(err: Exception, timeout_s: float):
+    state = str(err.args[0]) if err.args else ""
+    message = _message(err)
+    if state in {"HYT00", "HYT01", "57014"} or "statement timeout" in message.lower() \
+            or "canceling statement" in message.lower():
+        return SqlTimeout(f"The query took longer than {timeout_s:g} s and was stopped.")
+    if state.startswith("08"):
+        return DatabaseUnavailable(f"I can't reach the database right now ({message}).")
+    return SqlFailed(f"The database could not run the query: {message}")
