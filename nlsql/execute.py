@@ -13,7 +13,6 @@ import decimal
 import io
 import logging
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from .errors import DatabaseUnavailable, SqlFailed, SqlTimeout
 from .guard import SQLALCHEMY_TO_SQLGLOT, GuardedSql
-from .schema import Schema, reflect_schema, schema_text
+from .schema import Schema, SchemaCache, reflect_schema
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ def readonly_engine(database_url: str, timeout_s: float) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class ReadOnlyDatabase:
+class ReadOnlyDatabase(SchemaCache):
     """The company database askdb answers about: schema (cached) and guarded queries."""
 
     def __init__(self, database_url: str, timeout_s: float = 30.0) -> None:
@@ -138,9 +137,6 @@ class ReadOnlyDatabase:
             self.engine = readonly_engine(database_url, timeout_s)
         except (sa.exc.ArgumentError, ImportError) as err:
             raise DatabaseUnavailable(f"The database URL is not usable: {err}") from err
-        self._schema: Schema | None = None
-        self._schema_text: str | None = None
-        self._lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -148,25 +144,11 @@ class ReadOnlyDatabase:
         name = self.engine.dialect.name
         return SQLALCHEMY_TO_SQLGLOT.get(name, name)
 
-    def schema(self) -> Schema:
-        with self._lock:
-            if self._schema is None:
-                try:
-                    self._schema = reflect_schema(self.engine)
-                except sa.exc.DBAPIError as err:
-                    raise DatabaseUnavailable(_unreachable(err)) from err
-                self._schema_text = schema_text(self._schema)
-            return self._schema
-
-    def schema_text(self) -> str:
-        self.schema()
-        assert self._schema_text is not None
-        return self._schema_text
-
-    def refresh_schema(self) -> None:
-        with self._lock:
-            self._schema = None
-            self._schema_text = None
+    def _reflect(self) -> Schema:
+        try:
+            return reflect_schema(self.engine)
+        except sa.exc.DBAPIError as err:
+            raise DatabaseUnavailable(_unreachable(err)) from err
 
     def run(self, guarded: GuardedSql) -> ResultTable:
         started = time.perf_counter()

@@ -11,13 +11,20 @@ URL.
 
 from __future__ import annotations
 
-import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import DatabaseUnavailable, SqlFailed, SqlTimeout
 from .guard import GuardedSql
-from .schema import SAMPLE_MAX_LEN, SAMPLE_VALUES, Column, ForeignKey, Schema, Table, schema_text
+from .schema import (
+    SAMPLE_MAX_LEN,
+    SAMPLE_VALUES,
+    Column,
+    ForeignKey,
+    Schema,
+    SchemaCache,
+    Table,
+)
 
 DBMS_TO_SQLGLOT = {"postgresql": "postgres", "microsoft sql server": "tsql",
                    "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql",
@@ -44,7 +51,7 @@ def connection_string(url: str) -> tuple[str, str | None]:
                               "odbc:///?odbc_connect=DRIVER%3D...  or  odbc://MyDsn")
 
 
-class OdbcDatabase:
+class OdbcDatabase(SchemaCache):
     """Same contract as ReadOnlyDatabase (schema, run, dialect) over plain pyodbc."""
 
     def __init__(self, url: str, timeout_s: float = 30.0) -> None:
@@ -57,9 +64,6 @@ class OdbcDatabase:
         self.url = url
         self.timeout_s = timeout_s
         self.connect_string, self._dialect = connection_string(url)
-        self._schema: Schema | None = None
-        self._schema_text: str | None = None
-        self._lock = threading.Lock()
 
     def connect(self):
         """A new read-only connection; PostgreSQL also gets a read-only session."""
@@ -92,30 +96,16 @@ class OdbcDatabase:
             self._dialect = DBMS_TO_SQLGLOT.get(name, name)
         return self._dialect
 
-    def schema(self) -> Schema:
-        with self._lock:
-            if self._schema is None:
-                conn = self.connect()
-                try:
-                    self._schema = self._reflect(conn)
-                except self.pyodbc.Error as err:
-                    raise DatabaseUnavailable(f"I could not read the schema ({_message(err)})."
-                                              ) from err
-                finally:
-                    conn.close()
-                self._schema_text = schema_text(self._schema)
-            return self._schema
+    def _reflect(self) -> Schema:
+        conn = self.connect()
+        try:
+            return self._read_catalog(conn)
+        except self.pyodbc.Error as err:
+            raise DatabaseUnavailable(f"I could not read the schema ({_message(err)}).") from err
+        finally:
+            conn.close()
 
-    def schema_text(self) -> str:
-        self.schema()
-        assert self._schema_text is not None
-        return self._schema_text
-
-    def refresh_schema(self) -> None:
-        with self._lock:
-            self._schema = self._schema_text = None
-
-    def _reflect(self, conn) -> Schema:
+    def _read_catalog(self, conn) -> Schema:
         cursor = conn.cursor()
         names = sorted({(r.table_schem, r.table_name) for r in cursor.tables(tableType="TABLE")
                         if r.table_schem not in SYSTEM_SCHEMAS}, key=lambda n: n[1])

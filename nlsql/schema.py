@@ -8,6 +8,7 @@ cannot guess that a department is spelled 'DC2').
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -172,3 +173,39 @@ def schema_text(schema: Schema) -> str:
             lines.append(f"  {definition}{sep}" + (f"  -- {comment}" if comment else ""))
         blocks.append(f"CREATE TABLE {q(table.name)} (\n" + "\n".join(lines) + "\n);")
     return "\n".join(blocks)
+
+
+class SchemaCache:
+    """Reflection costs seconds on big databases: done once, on first use, per process.
+
+    Databases (SQLAlchemy or ODBC) inherit this and say how to read their schema.
+    """
+
+    _schema: Schema | None = None
+    _schema_text: str | None = None
+
+    def _reflect(self) -> Schema:
+        raise NotImplementedError
+
+    def schema(self) -> Schema:
+        with self._schema_lock:
+            if self._schema is None:
+                self._schema = self._reflect()
+                self._schema_text = schema_text(self._schema)
+            return self._schema
+
+    def schema_text(self) -> str:
+        self.schema()
+        assert self._schema_text is not None
+        return self._schema_text
+
+    def refresh_schema(self) -> None:
+        with self._schema_lock:
+            self._schema = self._schema_text = None
+
+    @property
+    def _schema_lock(self):
+        lock = self.__dict__.get("_lock_for_schema")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock_for_schema", threading.RLock())
+        return lock
