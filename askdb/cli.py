@@ -232,7 +232,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         items = bench.spread(items, args.limit)
         if args.learn_split:
             learn, test = ev.learn_split(items, args.learn_split)
-            without, s0 = ev.evaluate_items(evaluator, test, desc="without examples")
+            without, s0 = ([], {"ex": None}) if args.with_examples_only else \
+                ev.evaluate_items(evaluator, test, desc="without examples")
             scored, summary = ev.evaluate_items(evaluator, test, ev.example_lookup(learn),
                                                 desc="with examples")
             summary.update(ex_without_examples=s0["ex"], ex_with_examples=summary["ex"],
@@ -313,6 +314,8 @@ def parser() -> argparse.ArgumentParser:
                           help="fraction of each database's questions given as examples")
     evaluate.add_argument("--results", default="results", help="folder for the results")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    evaluate.add_argument("--with-examples-only", action="store_true",
+                          help="with --learn-split: skip the pass without examples")
     evaluate.add_argument("--adapter", help="score this adapter instead of the promoted one: a "
                           "version (v0003), an adapter file/folder, or 'none' for the base")
     evaluate.set_defaults(func=cmd_eval)
