@@ -63,7 +63,9 @@ async def _concurrent(settings: Settings, engine, items, n: int) -> dict:
     from bot.store import ConversationStore
 
     from . import bench
+    from .serve import install_worker_pool
 
+    install_worker_pool(settings)  # as `askdb serve` does
     with tempfile.TemporaryDirectory() as tmp:
         store = ConversationStore(f"sqlite:///{tmp}/bench-state.sqlite")
         conversation = Conversation(engine, store, settings.history_turns)

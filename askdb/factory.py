@@ -67,7 +67,7 @@ def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel 
             raise ConfigError("ASKDB_BACKEND=llamacpp serves the bundled models only; use "
                               "ASKDB_BACKEND=torch for a Hugging Face folder.")
         loaded = LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
-                                    n_ctx=settings.context_tokens)
+                                    n_ctx=settings.context_tokens, slots=settings.batch_slots)
     return _with_adapter(loaded, settings, adapter, Path(folder).name)
 
 

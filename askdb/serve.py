@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -51,7 +53,20 @@ def make_app(settings: Settings) -> web.Application:
     app = build_app(conversation, warm_up, platform_mounts(settings), status,
                     lambda: engine.loaded, metrics)
     role = live.install(app, settings, engine, examples)
+
+    async def worker_pool(app: web.Application) -> None:
+        install_worker_pool(settings)
+
+    app.on_startup.insert(0, worker_pool)
     return app
+
+
+def install_worker_pool(settings: Settings) -> None:
+    """Each question waits for the model in a worker thread; with batching, many questions
+    wait at once, so the pool must be larger than the default (CPU count + 4)."""
+    workers = max(8, 2 * settings.batch_slots + 4)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askdb"))
 
 
 def _ids(value: str) -> frozenset[str]:

@@ -46,6 +46,10 @@ class Settings:
         "env": "ASKDB_OPENAI_MODEL", "help": "model name the server serves; empty = ASKDB_MODEL"})
     openai_api_key: str = field(default="", metadata={
         "env": "ASKDB_OPENAI_API_KEY", "help": "API key for that server, if it wants one"})
+    batch_slots: int = field(default=1, metadata={
+        "env": "ASKDB_BATCH_SLOTS",
+        "help": "llama.cpp: questions decoded together when several arrive at once "
+                "(1 = one at a time)"})
     context_tokens: int = field(default=8192, metadata={
         "env": "ASKDB_CONTEXT_TOKENS",
         "help": "llama.cpp context size: longest prompt plus answer, in tokens"})
@@ -131,6 +135,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.answerer not in {"model", "template"}:
             raise ConfigError("ASKDB_ANSWERER must be 'model' or 'template'.")
+        if not 1 <= self.batch_slots <= 64:
+            raise ConfigError("ASKDB_BATCH_SLOTS must be between 1 and 64.")
         if self.inference not in {"inprocess", "openai"}:
             raise ConfigError("ASKDB_INFERENCE must be 'inprocess' or 'openai'.")
         if self.inference == "openai" and not self.openai_url:

@@ -48,8 +48,10 @@ def _open(llama_class, gguf_path, n_ctx: int, threads: int, lora_path=None):
 class LlamaCppModel:
     """A GGUF model run in-process by llama-cpp-python, greedy like the torch path."""
 
-    def __init__(self, llm, tokenizer, name: str, n_ctx: int, threads: int = 1) -> None:
+    def __init__(self, llm, tokenizer, name: str, n_ctx: int, threads: int = 1,
+                 slots: int = 1) -> None:
         self.llm = llm
+        self.slots = slots
         self.threads = threads
         self.tokenizer = tokenizer
         self.name = name
@@ -63,11 +65,13 @@ class LlamaCppModel:
         self._states: OrderedDict[str, object] = OrderedDict()
         self._current: str | None = None
         self.max_cached_prefixes = 4
+        # several slots: concurrent questions are decoded together (llamacpp_batch)
+        self._batcher = self._new_batcher() if slots > 1 else None
 
     @classmethod
     def load(
         cls, gguf_path: str | Path, tokenizer_dir: str | Path, n_ctx: int = 8192,
-        threads: int | None = None, lora_path: str | Path | None = None,
+        threads: int | None = None, lora_path: str | Path | None = None, slots: int = 1,
     ) -> LlamaCppModel:
         try:
             from llama_cpp import Llama
@@ -91,7 +95,7 @@ class LlamaCppModel:
         llm = _open(Llama, gguf_path, n_ctx, threads, lora_path)
         log.info("loaded %s with llama.cpp (%d threads) in %.1fs", gguf_path, threads,
                  time.perf_counter() - started)
-        model = cls(llm, tokenizer, str(gguf_path), n_ctx, threads)
+        model = cls(llm, tokenizer, str(gguf_path), n_ctx, threads, slots)
         model.adapter = str(lora_path) if lora_path else None
         return model
 
@@ -104,12 +108,43 @@ class LlamaCppModel:
         from llama_cpp import Llama
 
         with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()  # finishes the questions already in it
             llm = _open(Llama, self.name, self.n_ctx, self.threads, lora_path)
             old, self.llm = self.llm, llm
             old.close()
+            if self._batcher is not None:
+                self._batcher = self._new_batcher()
             self.adapter = str(lora_path) if lora_path else None
             self._states.clear()
             self._current = None
+
+    def _new_batcher(self):
+        from .llamacpp_batch import Batcher
+
+        # the unified KV cache holds every slot's tail plus the parked schema prefixes
+        return Batcher(self.llm, self.tokenizer, self.slots, 2 * self.n_ctx, self.threads)
+
+    def _generate_batched(self, ids: list[int], messages: Sequence[Message],
+                          max_new_tokens: int, stop_when: StopWhen | None) -> Generation:
+        from .llamacpp_batch import BatcherClosed, Request, prefix_ids
+
+        key, shared = prefix_ids(self.tokenizer, messages)
+        request = Request(ids, key, shared, max_new_tokens, stop_when)
+        while True:
+            with self._lock:  # an adapter swap replaces the batcher under this lock
+                batcher = self._batcher
+            try:
+                batcher.submit(request)
+                break
+            except BatcherClosed:
+                continue
+        text = request.text if stop_when is not None else \
+            self.tokenizer.decode(request.new, skip_special_tokens=True)
+        first = request.first or request.ended or time.perf_counter()
+        return Generation(text=text, prompt_tokens=len(ids), new_tokens=len(request.new),
+                          prefill_s=first - request.submitted,
+                          decode_s=(request.ended or first) - first)
 
     @property
     def device(self) -> str:
@@ -161,6 +196,8 @@ class LlamaCppModel:
                 "This question and the thread before it are too long for the model: "
                 "start a new thread or ask a shorter question."
             )
+        if self._batcher is not None:
+            return self._generate_batched(ids, messages, max_new_tokens, stop_when)
         new: list[int] = []
         text = ""
         with self._lock:

@@ -74,3 +74,40 @@ def test_too_long_prompt_is_a_clear_error(llama):
     huge = [{"role": "system", "content": SCHEMA_A + " -- padding" * 9000}, Q_A]
     with pytest.raises(BadQuestion, match="too long"):
         llama.generate(huge, 50)
+
+
+def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
+    """Concurrent questions share a batch and the schema prefix's KV cells; greedy SQL
+    is the one the one-at-a-time path writes."""
+    import threading
+
+    questions = [
+        [{"role": "system", "content": SCHEMA_A}, Q_A],
+        [{"role": "system", "content": SCHEMA_B}, Q_B],
+        [{"role": "system", "content": SCHEMA_A},
+         {"role": "user", "content": "How many departments are there?"}],
+        [{"role": "system", "content": SCHEMA_B},
+         {"role": "user", "content": "List the names of singers older than 30."}],
+    ]
+    llama.clear_prefix_cache()
+    alone = [llama.generate(q, 80, sql_is_complete).text for q in questions]
+    batched = LlamaCppModel.load(llama.name, llama.tokenizer.name_or_path,
+                                 n_ctx=4096, slots=4)
+    try:
+        results: dict[int, str] = {}
+
+        def ask(i: int) -> None:
+            results[i] = batched.generate(questions[i], 80, sql_is_complete).text
+
+        for _round in range(2):  # the second round starts from the cached prefixes
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(300)
+            assert [results[i] for i in range(4)] == alone
+        assert set(batched._batcher.prefixes) == {SCHEMA_A, SCHEMA_B}
+        batched.set_adapter(None)  # swapping closes the batcher after its questions
+        assert batched.generate(questions[0], 80, sql_is_complete).text == alone[0]
+    finally:
+        batched._batcher.close()
