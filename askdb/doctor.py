@@ -23,6 +23,9 @@ from nlsql import AskdbError
 from .settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+# where a CREATE TABLE inside a transaction is undone by ROLLBACK (MySQL, Oracle and
+# Snowflake commit DDL implicitly: the doctor must never leave a table behind there)
+TRANSACTIONAL_DDL = {"sqlite", "postgres", "tsql"}
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -55,7 +58,11 @@ def check_database(settings: Settings) -> list[Check]:
     if not schema.tables:
         checks[0] = Check("database", WARN, f"{database.dialect}: no tables visible",
                           "Grant the login SELECT on the tables people will ask about.")
-    if hasattr(database, "engine"):
+    if database.dialect not in TRANSACTIONAL_DDL:
+        checks.append(Check("database read-only", WARN, f"not probed: {database.dialect} "
+                            "commits DDL implicitly, so a write probe could not be undone",
+                            "Make sure the login has SELECT rights only."))
+    elif hasattr(database, "engine"):
         engine = database.engine
         checks.append(_probe_read_only(engine.raw_connection, engine.dialect.loaded_dbapi.Error,
                                        begin=engine.dialect.name == "sqlite"))

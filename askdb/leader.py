@@ -35,6 +35,7 @@ class PostgresLeadership:
         self._conn: sa.Connection | None = None
 
     def try_acquire(self) -> bool:
+        conn = None
         try:
             conn = self.engine.connect()
             got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
@@ -42,6 +43,8 @@ class PostgresLeadership:
             conn.commit()
         except sa.exc.SQLAlchemyError as err:
             log.warning("schedule lock: state database unreachable: %s", err)
+            if conn is not None:
+                conn.close()
             return False
         if got:
             self._conn = conn

@@ -101,8 +101,10 @@ class Batcher:
         return request
 
     def close(self) -> None:
-        """Finish every question already submitted, then free the context."""
+        """Finish every question already submitted, then free the context (once)."""
         with self._submit_lock:
+            if self.closing:
+                return
             self.closing = True
             self.queue.put(None)  # wake the loop
         self._thread.join()
@@ -121,8 +123,14 @@ class Batcher:
                     block = False
                     if request is None:
                         continue
-                    seq = free.pop()
-                    active[seq] = self._admit(seq, request)
+                    seq = free[-1]
+                    try:
+                        active[seq] = self._admit(seq, request)
+                        free.pop()
+                    except Exception as err:  # fail this question, keep the loop alive
+                        log.exception("could not admit a question to the batch")
+                        request.error = err
+                        request.done.set()
             except queue.Empty:
                 pass
             if not active:
@@ -184,7 +192,10 @@ class Batcher:
                         wants.append((slot, index))
                 budget -= len(chunk)
         if llama_cpp.llama_decode(self.ctx.ctx, self.batch) != 0:
-            raise RuntimeError("llama.cpp found no room in the KV cache for this batch")
+            from .errors import ModelUnavailable
+
+            raise ModelUnavailable("Too many long questions at once for the model's "
+                                   "memory: please ask again in a moment.")
         import numpy as np
 
         for slot, index in wants:

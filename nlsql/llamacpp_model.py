@@ -108,9 +108,10 @@ class LlamaCppModel:
         from llama_cpp import Llama
 
         with self._lock:
+            # open first: a bad adapter raises here and leaves everything serving
+            llm = _open(Llama, self.name, self.n_ctx, self.threads, lora_path)
             if self._batcher is not None:
                 self._batcher.close()  # finishes the questions already in it
-            llm = _open(Llama, self.name, self.n_ctx, self.threads, lora_path)
             old, self.llm = self.llm, llm
             old.close()
             if self._batcher is not None:
@@ -123,7 +124,8 @@ class LlamaCppModel:
         from .llamacpp_batch import Batcher
 
         # the unified KV cache holds every slot's tail plus the parked schema prefixes
-        return Batcher(self.llm, self.tokenizer, self.slots, 2 * self.n_ctx, self.threads)
+        cells = self.n_ctx * (1 + self.slots // 2)  # ~ half the slots at full length
+        return Batcher(self.llm, self.tokenizer, self.slots, cells, self.threads)
 
     def _generate_batched(self, ids: list[int], messages: Sequence[Message],
                           max_new_tokens: int, stop_when: StopWhen | None) -> Generation:
@@ -131,7 +133,7 @@ class LlamaCppModel:
 
         key, shared = prefix_ids(self.tokenizer, messages)
         request = Request(ids, key, shared, max_new_tokens, stop_when)
-        while True:
+        for _attempt in range(3):
             with self._lock:  # an adapter swap replaces the batcher under this lock
                 batcher = self._batcher
             try:
@@ -139,6 +141,8 @@ class LlamaCppModel:
                 break
             except BatcherClosed:
                 continue
+        else:
+            raise ModelUnavailable("The model is being reloaded: please ask again.")
         text = request.text if stop_when is not None else \
             self.tokenizer.decode(request.new, skip_special_tokens=True)
         first = request.first or request.ended or time.perf_counter()

@@ -11,6 +11,7 @@ URL.
 
 from __future__ import annotations
 
+import math
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -63,37 +64,56 @@ class OdbcDatabase(SchemaCache):
         self.pyodbc = pyodbc
         self.url = url
         self.timeout_s = timeout_s
-        self.connect_string, self._dialect = connection_string(url)
+        self.connect_string, dialect = connection_string(url)
+        self._dialect = _known_dialect(dialect) if dialect else None
 
-    def connect(self):
-        """A new read-only connection; PostgreSQL also gets a read-only session."""
+    @property
+    def _seconds(self) -> int:
+        return max(1, math.ceil(self.timeout_s))  # ODBC counts whole seconds; 0 = never
+
+    def _open(self):
         try:
-            conn = self.pyodbc.connect(self.connect_string, readonly=True, autocommit=False,
-                                       timeout=int(self.timeout_s))
+            return self.pyodbc.connect(self.connect_string, readonly=True, autocommit=False,
+                                       timeout=self._seconds)
         except self.pyodbc.Error as err:
             raise DatabaseUnavailable(f"I can't reach the database right now "
                                       f"({_message(err)}).") from err
+
+    def connect(self):
+        """A new read-only connection; PostgreSQL also gets a read-only session."""
+        conn = self._open()
         try:
-            conn.timeout = int(self.timeout_s)  # SQL_ATTR_QUERY_TIMEOUT, where supported
-        except self.pyodbc.Error:
-            pass  # e.g. psqlODBC: PostgreSQL's statement_timeout below does it instead
-        if self.dialect == "postgres":
-            with conn.cursor() as cursor:
-                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                cursor.execute(f"SET statement_timeout = {int(self.timeout_s * 1000)}")
-            conn.commit()
+            try:
+                conn.timeout = self._seconds  # SQL_ATTR_QUERY_TIMEOUT, where supported
+            except self.pyodbc.Error:
+                pass  # e.g. psqlODBC: PostgreSQL's statement_timeout below does it instead
+            if self.dialect == "postgres":
+                with conn.cursor() as cursor:
+                    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    cursor.execute(f"SET statement_timeout = {int(self.timeout_s * 1000)}")
+                conn.commit()
+        except self.pyodbc.Error as err:
+            conn.close()
+            raise DatabaseUnavailable(f"The database refused askdb's session settings "
+                                      f"({_message(err)}).") from err
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @property
     def dialect(self) -> str:
         if self._dialect is None:
-            conn = self.pyodbc.connect(self.connect_string, readonly=True,
-                                       timeout=int(self.timeout_s))
+            conn = self._open()
             try:
                 name = conn.getinfo(self.pyodbc.SQL_DBMS_NAME).lower()
+            except self.pyodbc.Error as err:
+                raise DatabaseUnavailable(f"The ODBC driver did not say which database it "
+                                          f"is ({_message(err)}): add dialect=... to the "
+                                          "URL.") from err
             finally:
                 conn.close()
-            self._dialect = DBMS_TO_SQLGLOT.get(name, name)
+            self._dialect = _known_dialect(DBMS_TO_SQLGLOT.get(name, name))
         return self._dialect
 
     def _reflect(self) -> Schema:
@@ -172,6 +192,18 @@ class OdbcDatabase(SchemaCache):
 
     def dispose(self) -> None:
         """Connections are opened per query; nothing is pooled."""
+
+
+def _known_dialect(name: str) -> str:
+    """The guard parses SQL with sqlglot: an unknown dialect must fail here, clearly."""
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+    except ValueError as err:
+        raise DatabaseUnavailable(f"askdb does not know the SQL dialect {name!r}: add "
+                                  "dialect=postgres|tsql|mysql|sqlite|... to the URL.") from err
+    return name
 
 
 def _message(err: Exception) -> str:

@@ -10,6 +10,7 @@ ends a request early, exactly as in process; closing the stream aborts it on the
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -22,6 +23,14 @@ from .errors import ModelUnavailable
 from .model import Generation, Message, StopWhen
 
 log = logging.getLogger(__name__)
+
+
+class ServerRefused(ModelUnavailable):
+    """An HTTP error answer; the detail is logged, not shown in chat."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"The inference server refused the request (HTTP {code}).")
+        self.code, self.detail = code, detail
 
 
 class OpenAIModel:
@@ -52,8 +61,9 @@ class OpenAIModel:
             return urllib.request.urlopen(request, timeout=self.timeout_s)
         except urllib.error.HTTPError as err:
             detail = err.read().decode("utf-8", "replace")[:300]
-            raise ModelUnavailable(f"The inference server refused the request "
-                                   f"({err.code}): {detail}") from err
+            log.error("inference server %s%s answered %s: %s", self.base_url, path,
+                      err.code, detail)
+            raise ServerRefused(err.code, detail) from err
         except (urllib.error.URLError, TimeoutError, OSError) as err:
             raise ModelUnavailable(f"The inference server at {self.base_url} cannot be "
                                    f"reached: {getattr(err, 'reason', err)}") from err
@@ -69,10 +79,26 @@ class OpenAIModel:
                    "max_tokens": max_new_tokens, "temperature": 0, "stream": True,
                    "stream_options": {"include_usage": True}}
         started = time.perf_counter()
+        try:
+            return self._stream(payload, started, stop_when)
+        except ServerRefused as err:
+            raise ModelUnavailable(f"The inference server refused the question "
+                                   f"(HTTP {err.code}).") from err
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            # timeouts, resets and broken streams mid-answer: a clear line, details logged
+            log.error("inference stream from %s broke: %r", self.base_url, err)
+            raise ModelUnavailable("The inference server stopped answering mid-way: "
+                                   "please ask again.") from err
+
+    def _stream(self, payload: dict, started: float, stop_when: StopWhen | None
+                ) -> Generation:
         first: float | None = None
         text, pieces, prompt_tokens = "", 0, 0
+        deadline = started + self.timeout_s
         with self._request("/chat/completions", payload) as response:
             for raw in response:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"no complete answer within {self.timeout_s:g} s")
                 line = raw.decode("utf-8").strip()
                 if not line.startswith("data:"):
                     continue
@@ -107,8 +133,14 @@ class OpenAIModel:
         name = Path(adapter_dir).name
         if name in {"", ".", ".."}:
             raise ModelUnavailable(f"{adapter_dir} is not an adapter folder.")
-        with self._request("/load_lora_adapter", {"lora_name": name,
-                                                  "lora_path": str(adapter_dir)}):
-            pass
+        try:
+            with self._request("/load_lora_adapter", {"lora_name": name,
+                                                      "lora_path": str(adapter_dir)}):
+                pass
+        except ServerRefused as err:
+            # another replica (or an earlier start) loaded it already: vLLM says so with 400
+            if "already" not in err.detail.lower():
+                raise ModelUnavailable(f"The inference server would not load adapter "
+                                       f"{name} (HTTP {err.code}): {err.detail[:200]}") from err
         self._served_name, self.adapter = name, str(adapter_dir)
         log.info("inference server now serves adapter %s", name)

@@ -195,9 +195,10 @@ class SchemaCache:
             return self._schema
 
     def schema_text(self) -> str:
-        self.schema()
-        assert self._schema_text is not None
-        return self._schema_text
+        with self._schema_lock:  # re-entrant: schema() takes it too
+            self.schema()
+            assert self._schema_text is not None
+            return self._schema_text
 
     def refresh_schema(self) -> None:
         with self._schema_lock:

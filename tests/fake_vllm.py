@@ -46,6 +46,10 @@ class FakeVllm(BackgroundServer):
         if not (path / "adapter_config.json").exists():  # vLLM checks the folder too
             return web.json_response({"error": {"message": f"{path} is no adapter"}},
                                      status=400)
+        if body["lora_name"] in self.loras:  # what vLLM answers for a second load
+            return web.json_response({"error": {"message": f"The lora adapter "
+                                      f"'{body['lora_name']}' has already been loaded."}},
+                                     status=400)
         self.loras[body["lora_name"]] = str(path)
         return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' added")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from askdb.factory import choose_backend, load_model
-from nlsql import BadQuestion, ConfigError
+from nlsql import BadQuestion, ConfigError, ModelUnavailable
 from nlsql.llamacpp_model import LlamaCppModel
 from nlsql.prompting import extract_sql, sql_is_complete
 from tests.conftest import real_settings
@@ -109,5 +109,8 @@ def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
         assert set(batched._batcher.prefixes) == {SCHEMA_A, SCHEMA_B}
         batched.set_adapter(None)  # swapping closes the batcher after its questions
         assert batched.generate(questions[0], 80, sql_is_complete).text == alone[0]
+        with pytest.raises(ModelUnavailable):  # a bad adapter leaves the batch serving
+            batched.set_adapter("/nonexistent/adapter.gguf")
+        assert batched.generate(questions[1], 80, sql_is_complete).text == alone[1]
     finally:
         batched._batcher.close()

@@ -87,6 +87,8 @@ def test_unreachable_or_malformed_odbc_urls_are_clear(company):
         OdbcDatabase(_odbc_url(dead), timeout_s=3).schema()
     with pytest.raises(DatabaseUnavailable, match="odbc_connect"):
         OdbcDatabase("odbc:///")
+    with pytest.raises(DatabaseUnavailable, match="dialect 'db2'"):
+        OdbcDatabase(_odbc_url(company) + "&dialect=db2")
 
 
 def test_cli_checks_sql_against_an_odbc_database(company):

@@ -62,6 +62,8 @@ def test_promoted_adapter_is_published_and_used(vllm, tiny_model, tiny_model_dir
     tiny_model.set_adapter(version)
     assert served.text == tiny_model.generate(MESSAGES, 12).text
     tiny_model.set_adapter(None)
+    replica = load_model(settings)  # a second replica finds the adapter already loaded
+    assert replica.adapter_version == version.name and len(vllm.loras) == 1
     remote.set_adapter(None)
     remote.generate(MESSAGES, 4)
     assert vllm.requests[-1]["model"] == "tiny"
@@ -70,7 +72,7 @@ def test_promoted_adapter_is_published_and_used(vllm, tiny_model, tiny_model_dir
 def test_server_errors_are_clear(vllm, tmp_path):
     remote = OpenAIModel(vllm.base_url, "tiny")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelUnavailable, match=r"refused.*no adapter"):
+    with pytest.raises(ModelUnavailable, match=r"would not load.*no adapter"):
         remote.set_adapter(tmp_path / "empty")
     assert remote.adapter is None
     with pytest.raises(ModelUnavailable, match=r"refused.*404"):
