@@ -43,7 +43,8 @@ def test_env_example_lists_every_setting():
     text = (DEPLOY / ".env.example").read_text()
     names = set(re.findall(r"^([A-Z_]+)=", text, re.M))
     expected = {env for env, _default, _help in Settings.help_table()}
-    assert expected <= names, f"missing in .env.example: {sorted(expected - names)}"
+    assert expected <= names, (f"missing in .env.example: {sorted(expected - names)}: run "
+                               "python scripts/env_example.py")
     # and it parses into valid settings (placeholders and all)
     values = dict(line.split("=", 1) for line in text.splitlines()
                   if line and not line.startswith("#"))

@@ -57,7 +57,10 @@ def holdout_split(examples: Sequence[TrainExample], fraction: float
     groups: dict[tuple[str, str], list[TrainExample]] = {}
     for ex in examples:
         groups.setdefault((ex.database_url, ex.sql_key), []).append(ex)
-    keys = sorted(groups, key=lambda k: hashlib.sha1("|".join(k).encode()).hexdigest())
+    # hash the database's stable name, not its path: a rerun from another folder (or
+    # machine) must hold out the same queries
+    keys = sorted(groups, key=lambda k: hashlib.sha1(
+        f"{database_key(k[0])}|{k[1]}".encode()).hexdigest())
     cut = round(len(keys) * fraction) if len(keys) > 1 else 0
     held = [e for k in keys[:cut] for e in groups[k]]
     train = [e for k in keys[cut:] for e in groups[k]]

@@ -88,6 +88,7 @@ def load_for_training(model_dir: str | Path, config: TrainConfig, device: str | 
         r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
         target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
     )
+    torch.manual_seed(config.seed)  # LoRA's A matrices start random: same seed, same run
     return get_peft_model(model, lora), device
 
 
