@@ -25,6 +25,7 @@ from .schema import (
     Schema,
     SchemaCache,
     Table,
+    quote_identifier,
 )
 
 DBMS_TO_SQLGLOT = {"postgresql": "postgres", "microsoft sql server": "tsql",
@@ -153,12 +154,12 @@ class OdbcDatabase(SchemaCache):
         return Schema(dialect=self.dialect, tables=tuple(tables))
 
     def _samples(self, conn, table: str, column: str) -> tuple[str, ...]:
-        quote = '"' if self.dialect != "tsql" else None
-        ident = (lambda s: f'"{s}"') if quote else (lambda s: f"[{s}]")
+        sa_dialect = {"postgres": "postgresql", "tsql": "mssql"}.get(self.dialect, self.dialect)
+        col, tab = quote_identifier(column, sa_dialect), quote_identifier(table, sa_dialect)
         top = f"TOP {SAMPLE_VALUES + 1} " if self.dialect == "tsql" else ""
         limit = "" if top else f" LIMIT {SAMPLE_VALUES + 1}"
-        sql = (f"SELECT {top}{ident(column)} FROM {ident(table)} WHERE {ident(column)} IS NOT "
-               f"NULL GROUP BY {ident(column)} ORDER BY COUNT(*) DESC, {ident(column)}{limit}")
+        sql = (f"SELECT {top}{col} FROM {tab} WHERE {col} IS NOT NULL GROUP BY {col} "
+               f"ORDER BY COUNT(*) DESC, {col}{limit}")
         try:
             with conn.cursor() as cursor:
                 values = [r[0] for r in cursor.execute(sql).fetchall()]

@@ -37,6 +37,14 @@ def tiny_model(tiny_model_dir):
     return Text2SqlModel.load(tiny_model_dir)
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A fresh conversation store (SQLite) per test."""
+    from bot.store import ConversationStore
+
+    return ConversationStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+
+
 def real_settings(**overrides) -> Settings:
     """Settings for the real bundled model, prepared by `make` into the cache."""
     env = dict(os.environ)

@@ -14,13 +14,7 @@ from bot.conversation import Conversation
 from bot.messages import IncomingMessage
 from bot.metrics import Metrics
 from bot.server import build_app
-from bot.store import ConversationStore
 from nlsql import Answer, Answerer, ReadOnlyDatabase, ResultTable, Text2Sql
-
-
-@pytest.fixture
-def store(tmp_path):
-    return ConversationStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from askdb.settings import Settings
 from bot.conversation import Conversation
 from bot.server import build_app
-from bot.store import ConversationStore
 from nlsql import Answerer, LazyText2Sql, ModelUnavailable, ReadOnlyDatabase, Text2Sql
-
-
-@pytest.fixture
-def store(tmp_path):
-    return ConversationStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
 
 
 @pytest.fixture
