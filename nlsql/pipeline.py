@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .answerer import Answerer
 from .errors import AskdbError, BadQuestion, NotSql, SqlFailed, SqlRejected
 from .execute import ReadOnlyDatabase, ResultTable
-from .guard import SqlGuard
+from .guard import GuardedSql, SqlGuard
 from .model import Text2SqlModel
 from .prompting import (
     Example,
@@ -26,6 +26,7 @@ from .prompting import (
     retry_messages,
     sql_is_complete,
 )
+from .repair import repair_columns
 from .review import id_compared_with_text, missing_column_hint
 from .schema import schema_text as render_schema
 from .selection import select_tables
@@ -123,6 +124,14 @@ class Text2Sql:
     def prompt_schema(self, question: str) -> str:
         return prompt_schema(self.database, question, self.schema_budget_chars)
 
+    def checked_sql(self, sql: str, guard: SqlGuard | None = None) -> GuardedSql:
+        """Generated SQL made ready to run: wrong column qualifiers repaired, then guarded.
+
+        The repair comes first so that the guard judges exactly what will run.
+        """
+        repaired = repair_columns(sql, self.database.schema(), self.database.dialect)
+        return (guard or self.guard()).check(repaired or sql)
+
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         """Run SQL a person wrote (a correction): same guard, same read-only connection."""
         guarded = self.guard().check(sql)
@@ -175,7 +184,7 @@ class Text2Sql:
             answer.sql = sql
             last = attempt >= self.retries
             try:
-                guarded = guard.check(sql)
+                guarded = self.checked_sql(sql, guard)
                 clock.lap("guard")
                 answer.sql = guarded.sql
                 problem = None if last else id_compared_with_text(
@@ -246,6 +255,14 @@ class LazyText2Sql:
             return Answer(question=question, answer=err.user_message, error=err.user_message,
                           error_kind=err.kind)
         return engine.ask(question, history, examples)
+
+    def checked_sql(self, sql: str, guard: SqlGuard | None = None) -> GuardedSql:
+        """Generated SQL made ready to run: wrong column qualifiers repaired, then guarded.
+
+        The repair comes first so that the guard judges exactly what will run.
+        """
+        repaired = repair_columns(sql, self.database.schema(), self.database.dialect)
+        return (guard or self.guard()).check(repaired or sql)
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         return self.get().run_sql(sql)

@@ -1,0 +1,158 @@
+"""Mechanical repair of column references a generated query gets provably wrong.
+
+A small model's commonest failure on joins is the alias mix-up: ``T2.Name`` where
+``Name`` belongs to the table aliased ``T1``, or a bare ``id`` that two joined tables
+both have. The database refuses such a query, and asking the model again mostly repeats
+the mistake. Both are decidable from the syntax tree and the schema, so they are fixed
+here, before the query runs. A reference is only rewritten when it cannot work as
+written and exactly one reading makes it work; a query that is valid is never touched,
+and the result still goes through the guard like any other generated SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from .schema import Schema
+
+log = logging.getLogger(__name__)
+
+
+def _source_columns(source, schema: Schema) -> set[str] | None:
+    """Lower-cased column names a FROM source offers, or None when unknown."""
+    if isinstance(source, exp.Table):
+        table = schema.table(source.name)
+        return None if table is None else {c.lower() for c in table.column_names}
+    if isinstance(source, Scope):
+        names = source.expression.named_selects if isinstance(
+            source.expression, (exp.Select, exp.Union)) else []
+        if not names or "*" in names:
+            return None
+        return {n.lower() for n in names}
+    return None
+
+
+def _own_columns(scope: Scope) -> list[exp.Column]:
+    """Columns written directly in this scope's SELECT, not in a nested subquery."""
+    own = []
+    for column in scope.columns:
+        if column.find_ancestor(exp.Select) is scope.expression:
+            own.append(column)
+    return own
+
+
+def _alias_of_table(scope: Scope, name: str) -> str | None:
+    """The alias under which the scope reads table ``name`` (``singer.x`` vs ``T1``)."""
+    hits = [alias for alias, src in scope.sources.items()
+            if isinstance(src, exp.Table) and src.name.lower() == name.lower()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _outer_has(scope: Scope, qualifier: str, name: str, schema: Schema) -> bool:
+    """Whether an enclosing query reads ``qualifier`` with that column (a correlated ref)."""
+    parent = scope.parent
+    while parent is not None:
+        for alias, source in parent.sources.items():
+            if alias.lower() == qualifier.lower():
+                cols = _source_columns(source, schema)
+                return cols is None or name in cols
+        parent = parent.parent
+    return False
+
+
+def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
+    """For ``A.x = B.y`` with no ``x`` in A: A's column that a foreign key pairs with B.y."""
+    eq = column.parent
+    if not isinstance(eq, exp.EQ):
+        return None
+    other = eq.expression if eq.this is column else eq.this
+    if not isinstance(other, exp.Column) or not other.table:
+        return None
+    mine, theirs = scope.sources.get(column.table), scope.sources.get(other.table)
+    if not isinstance(mine, exp.Table) or not isinstance(theirs, exp.Table):
+        return None
+    a, b = schema.table(mine.name), schema.table(theirs.name)
+    if a is None or b is None:
+        return None
+    target = other.name.lower()
+    for fk in a.foreign_keys:  # A.a REFERENCES B(y)
+        if (len(fk.columns) == 1 and fk.ref_table.lower() == b.name.lower()
+                and fk.ref_columns[0].lower() == target):
+            return fk.columns[0]
+    for fk in b.foreign_keys:  # B.y REFERENCES A(a)
+        if (len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()
+                and fk.columns[0].lower() == target):
+            return fk.ref_columns[0]
+    return None
+
+
+def _fix_scope(scope: Scope, schema: Schema) -> int:
+    offered: dict[str, set[str]] = {}
+    for alias, source in scope.sources.items():
+        cols = _source_columns(source, schema)
+        if cols is None:
+            return 0  # an unknown source could hold any column: don't guess
+        offered[alias] = cols
+    by_lower = {alias.lower(): alias for alias in offered}
+    # ORDER BY cnt may name an output alias rather than a column
+    output_aliases = {s.alias.lower() for s in scope.expression.selects
+                      if isinstance(s, exp.Alias)}
+    changes = 0
+    for column in _own_columns(scope):
+        name = column.name.lower()
+        if not name or isinstance(column.this, exp.Star):
+            continue
+        holders = [alias for alias, cols in offered.items() if name in cols]
+        qualifier = column.table
+        if qualifier:
+            alias = by_lower.get(qualifier.lower()) or _alias_of_table(scope, qualifier)
+            if alias is not None and name in offered[alias]:
+                if alias != qualifier:
+                    column.set("table", exp.to_identifier(alias))
+                    changes += 1
+                continue
+            if alias is None and _outer_has(scope, qualifier, name, schema):
+                continue  # a correlated subquery reading the outer query's table
+            key = _join_key(column, scope, schema) if alias is not None else None
+            if key is not None:
+                column.set("this", exp.to_identifier(key))
+                changes += 1
+            elif len(holders) == 1 and not _same_alias_both_sides(column, holders[0]):
+                column.set("table", exp.to_identifier(holders[0]))
+                changes += 1
+        elif len(holders) > 1 and name not in output_aliases:
+            column.set("table", exp.to_identifier(holders[0]))
+            changes += 1
+    return changes
+
+
+def _same_alias_both_sides(column: exp.Column, alias: str) -> bool:
+    """Moving the column to ``alias`` would make ``A.x = A.y`` out of a join condition."""
+    eq = column.parent
+    if not isinstance(eq, exp.EQ):
+        return False
+    other = eq.expression if eq.this is column else eq.this
+    return isinstance(other, exp.Column) and other.table.lower() == alias.lower()
+
+
+def repair_columns(sql: str, schema: Schema, dialect: str) -> str | None:
+    """The query with wrong column qualifiers fixed, or None when nothing needed fixing."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+        scopes = traverse_scope(tree)
+    except (SqlglotError, RecursionError):
+        return None
+    changes = 0
+    for scope in scopes:
+        if isinstance(scope.expression, exp.Select):
+            changes += _fix_scope(scope, schema)
+    if not changes:
+        return None
+    fixed = tree.sql(dialect=dialect)
+    log.info("repaired %d column reference(s): %s -> %s", changes, sql, fixed)
+    return fixed
