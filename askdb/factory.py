@@ -60,7 +60,8 @@ def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel 
         return _with_adapter(loaded, settings, adapter, Path(settings.model).name)
     folder = resolve_model_path(settings.model, Path(settings.cache_path))
     if choose_backend(settings) == "torch":
-        loaded = Text2SqlModel.load(folder)
+        loaded = Text2SqlModel.load(
+            folder, static_cache_len=settings.context_tokens if settings.cuda_graphs else 0)
     else:
         model = bundled(settings.model)
         if model is None:

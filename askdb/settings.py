@@ -13,6 +13,16 @@ from pathlib import Path
 from nlsql.errors import ConfigError
 
 
+def _flag(raw: str) -> bool:
+    """An on/off setting: "0" must mean off, which bool("0") does not."""
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
 def _default_cache() -> str:
     return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "askdb")
 
@@ -53,6 +63,10 @@ class Settings:
     context_tokens: int = field(default=8192, metadata={
         "env": "ASKDB_CONTEXT_TOKENS",
         "help": "llama.cpp context size: longest prompt plus answer, in tokens"})
+    cuda_graphs: bool = field(default=True, metadata={
+        "env": "ASKDB_CUDA_GRAPHS",
+        "help": "torch on a GPU: decode with a static KV cache compiled into CUDA graphs "
+                "(the first question compiles for about a minute; off = plain generate)"})
     cache_dir: str = field(default_factory=_default_cache, metadata={
         "env": "ASKDB_CACHE_DIR", "help": "where prepared models and the sample database live"})
     host: str = field(default="127.0.0.1", metadata={
@@ -176,12 +190,13 @@ class Settings:
             raw = env.get(f.metadata["env"])
             if raw is None or raw == "":
                 continue
-            kind = f.type if isinstance(f.type, type) else {"int": int, "float": float}.get(
-                str(f.type), str)
+            kind = f.type if isinstance(f.type, type) else {
+                "int": int, "float": float, "bool": _flag}.get(str(f.type), str)
             try:
                 values[f.name] = kind(raw)
             except ValueError as err:
-                raise ConfigError(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}.") \
+                wanted = "on/off value (1/0, true/false)" if kind is _flag else kind.__name__
+                raise ConfigError(f"{f.metadata['env']}={raw!r} is not a valid {wanted}.") \
                     from err
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

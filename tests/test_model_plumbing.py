@@ -101,3 +101,22 @@ def test_load_model_takes_the_adapter_it_is_told(tiny_model_dir, tmp_path):
     assert load_model(settings, adapter="none").adapter is None
     with pytest.raises(ConfigError, match="v0009"):
         load_model(settings, adapter="v0009")
+
+
+def test_static_cache_path_gives_identical_output(tiny_model):
+    """The fixed-size cache CUDA graphs decode with (here uncompiled, on the CPU)."""
+    tiny_model.clear_prefix_cache()
+    dynamic = [tiny_model.generate(m, max_new_tokens=20).text
+               for m in (MESSAGES, [MESSAGES[0], {"role": "user", "content": "List tools"}])]
+    tiny_model.static_cache_len = 512
+    try:
+        static = [tiny_model.generate(m, max_new_tokens=20).text
+                  for m in (MESSAGES, [MESSAGES[0], {"role": "user", "content": "List tools"}])]
+        assert tiny_model._static_cache is not None  # one cache, reset between questions
+        # a prompt longer than the static cache falls back to the dynamic path
+        long = [MESSAGES[0], {"role": "user", "content": "tools " * 600}]
+        assert tiny_model.generate(long, max_new_tokens=5).new_tokens >= 1
+    finally:
+        tiny_model.static_cache_len = 0
+        tiny_model._static_cache = None
+    assert static == dynamic
