@@ -150,6 +150,7 @@ def build_text2sql(
         max_new_tokens=settings.max_new_tokens,
         retries=settings.retries,
         max_question_chars=settings.max_question_chars,
+        link_values=settings.value_linking,
         example_source=example_source(settings, url, examples),
         schema_budget_chars=settings.schema_budget,
     )

@@ -63,6 +63,10 @@ class Settings:
     context_tokens: int = field(default=8192, metadata={
         "env": "ASKDB_CONTEXT_TOKENS",
         "help": "llama.cpp context size: longest prompt plus answer, in tokens"})
+    value_linking: bool = field(default=True, metadata={
+        "env": "ASKDB_VALUE_LINKING",
+        "help": "tell the model which column holds each database value a question names "
+                "(indexes the distinct values of text columns once an hour)"})
     cuda_graphs: bool = field(default=True, metadata={
         "env": "ASKDB_CUDA_GRAPHS",
         "help": "torch on a GPU: decode with a static KV cache compiled into CUDA graphs "

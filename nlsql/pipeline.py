@@ -30,6 +30,7 @@ from .repair import repair_columns
 from .review import id_compared_with_text, missing_column_hint
 from .schema import schema_text as render_schema
 from .selection import select_tables
+from .values import database_values, value_hint
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,20 @@ def prompt_schema(database: ReadOnlyDatabase, question: str, budget_chars: int) 
     return render_schema(selected)
 
 
+def linked_question(database: ReadOnlyDatabase, question: str) -> str:
+    """The question with the database values it names and where they live, if any."""
+    hint = value_hint(database_values(database).matches(question))
+    return f"{question}\n{hint}" if hint else question
+
+
 def prompt_messages(database: ReadOnlyDatabase, question: str,
                     history: Sequence[HistoryTurn] = (), examples: Sequence[Example] = (),
-                    budget_chars: int = 12_000) -> list[dict[str, str]]:
+                    budget_chars: int = 12_000, link_values: bool = True,
+                    ) -> list[dict[str, str]]:
     """The chat the model sees for a question: what training must reproduce exactly."""
+    shown = linked_question(database, question) if link_values else question
     return build_messages(prompt_schema(database, question, budget_chars), database.dialect,
-                          question, history, examples)
+                          shown, history, examples)
 
 
 class Text2Sql:
@@ -106,8 +115,10 @@ class Text2Sql:
         max_question_chars: int = MAX_QUESTION_CHARS,
         example_source: Callable[[str], Sequence[Example]] | None = None,
         schema_budget_chars: int = 12_000,
+        link_values: bool = True,
     ) -> None:
         self.schema_budget_chars = schema_budget_chars
+        self.link_values = link_values
         self.database = database
         self.example_source = example_source
         self.model = model
@@ -170,14 +181,13 @@ class Text2Sql:
     def _ask(self, answer: Answer, history, examples) -> None:
         clock = _Clock(answer.timings)
         answer.question = question = self.check_question(answer.question)
-        schema_text = self.prompt_schema(question)
         guard = self.guard()
         clock.lap("schema")
         if examples is None:
             examples = self.example_source(question) if self.example_source else ()
             clock.lap("examples")
-        messages = build_messages(schema_text, self.database.dialect, question, history,
-                                  examples)
+        messages = prompt_messages(self.database, question, history, examples,
+                                   self.schema_budget_chars, self.link_values)
         clock.lap("prompt")
         for attempt in range(self.retries + 1):
             sql = self._generate(messages, answer, clock)

@@ -1,0 +1,160 @@
+"""Linking words of a question to the database values they name.
+
+The schema shows a few sample values per column, but a question names values the model
+has never seen ("Aruba", "US Territory", "North America"), and a small model then
+guesses the column: ``Region = 'North America'`` where the data has it under
+``Continent``, or an id column compared with a name. Looking the question's phrases up
+among the distinct values of the text columns tells the model which column holds the
+value and how it is spelled. Built once per database (lazily, on first question) from
+short text columns only, and bounded in size, so a big database costs a few queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .schema import Schema
+
+log = logging.getLogger(__name__)
+
+MAX_VALUES_PER_COLUMN = 2000
+MAX_VALUE_CHARS = 60
+MAX_NGRAM = 6
+MAX_MATCHES = 6
+_TEXT_TYPES = ("CHAR", "VARCHAR", "NVARCHAR", "NCHAR", "TEXT", "NTEXT", "STRING", "CLOB",
+               "VARCHAR2", "CHARACTER", "CHARACTER VARYING", "CITEXT", "")
+_WORD = re.compile(r"[\w'’.-]+", re.UNICODE)
+# a phrase that is itself an everyday word says nothing about a column
+_COMMON = frozenset("""a an and are as at be by can do does each every for from has have how
+in is it its list many me much name names number of on one or show the their them there
+these they this those to total type was were what when where which who whose with year
+all any other yes no true false male female""".split())
+
+
+@dataclass(frozen=True)
+class ValueMatch:
+    table: str
+    column: str
+    value: str
+
+    def hint(self) -> str:
+        quoted = "'" + self.value.replace("'", "''") + "'"
+        return f"{self.table}.{self.column} = {quoted}"
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().replace("’", "'").split())
+
+
+def text_columns(schema: Schema) -> list[tuple[str, str]]:
+    """(table, column) of every text column (text keys too: codes are what people type)."""
+    return [(t.name, c.name) for t in schema.tables for c in t.columns
+            if c.type.upper().split("(")[0].strip() in _TEXT_TYPES]
+
+
+class ValueIndex:
+    """Normalised value -> where it occurs; a lookup of the question's n-grams."""
+
+    def __init__(self) -> None:
+        self._where: dict[str, list[ValueMatch]] = {}
+
+    def add(self, table: str, column: str, values: Iterable[object]) -> None:
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            text = value.strip()
+            if not text or len(text) > MAX_VALUE_CHARS or "\n" in text:
+                continue
+            key = _normal(text)
+            spots = self._where.setdefault(key, [])
+            if len(spots) < 4 and all((m.table, m.column) != (table, column) for m in spots):
+                spots.append(ValueMatch(table, column, text))
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def matches(self, question: str, limit: int = MAX_MATCHES) -> list[ValueMatch]:
+        """Values named in the question, longest phrases first, no overlapping phrases."""
+        words = _WORD.findall(question.replace("’", "'"))
+        words = [w.strip(".'-") for w in words]
+        taken = [False] * len(words)
+        found: list[ValueMatch] = []
+        for n in range(min(MAX_NGRAM, len(words)), 0, -1):
+            for start in range(len(words) - n + 1):
+                if any(taken[start:start + n]):
+                    continue
+                phrase = _normal(" ".join(words[start:start + n]))
+                if not _meaningful(phrase):
+                    continue
+                spots = self._where.get(phrase)
+                if not spots:
+                    continue
+                taken[start:start + n] = [True] * n
+                for spot in spots:
+                    if spot not in found:
+                        found.append(spot)
+        return found[:limit]
+
+
+def _meaningful(phrase: str) -> bool:
+    if phrase in _COMMON or (len(phrase) < 3 and not any(ch.isdigit() for ch in phrase)):
+        return False
+    return not phrase.replace(".", "").isdigit()  # numbers are matched by the model itself
+
+
+def build_index(schema: Schema, distinct: Callable[[str, str, int], list[object]]) -> ValueIndex:
+    """Index the distinct values of every text column; a column that fails is skipped."""
+    index = ValueIndex()
+    for table, column in text_columns(schema):
+        try:
+            values = distinct(table, column, MAX_VALUES_PER_COLUMN)
+        except Exception as err:  # one unreadable column must not cost the question
+            log.info("no values indexed for %s.%s: %s", table, column, err)
+            continue
+        index.add(table, column, values)
+    log.info("indexed %d distinct values of %d text columns", len(index),
+             len(text_columns(schema)))
+    return index
+
+
+def value_hint(matches: list[ValueMatch]) -> str:
+    """The line appended to the question: where its values live in the database."""
+    if not matches:
+        return ""
+    return "(Values in the database: " + "; ".join(m.hint() for m in matches) + ")"
+
+
+REFRESH_S = 3600.0  # new values (a new department) are linked within the hour
+_indexes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def database_values(database) -> ValueIndex:
+    """The value index of a database (SQLAlchemy or ODBC), built and refreshed lazily.
+
+    Values are read with the same guard and read-only connection as any query.
+    """
+    from .guard import SqlGuard
+    from .schema import quote_identifier
+
+    schema = database.schema()
+    with _indexes_lock:
+        entry = _indexes.get(database)
+        if entry is not None and time.monotonic() - entry[0] < REFRESH_S:
+            return entry[1]
+
+        def distinct(table: str, column: str, limit: int) -> list[object]:
+            q = lambda name: quote_identifier(name, schema.dialect)  # noqa: E731
+            guard = SqlGuard(database.dialect, schema.table_names, limit)
+            sql = f"SELECT DISTINCT {q(column)} FROM {q(table)} WHERE {q(column)} IS NOT NULL"
+            return [row[0] for row in database.run(guard.check(sql)).rows]
+
+        index = build_index(schema, distinct)
+        _indexes[database] = (time.monotonic(), index)
+        return index
