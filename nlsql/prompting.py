@@ -110,7 +110,9 @@ def build_messages(
     if answered:
         linking = schema_linking(answered[-1].sql or "")
         if linking:
-            question = f"{question}\n(Follow-up; the previous query used {linking})"
+            question = (f"{question}\n(Follow-up: start from the previous query and change "
+                        f"only what this question asks, keeping its other conditions; the "
+                        f"previous query used {linking})")
     messages.append({"role": "user", "content": question})
     return messages
 

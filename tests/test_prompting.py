@@ -50,7 +50,8 @@ def test_messages_carry_schema_history_and_question():
     assert "TOP n" in messages[0]["content"]  # dialect hint
     assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
     assert "SELECT COUNT(*) FROM Jidouka" in messages[2]["content"]
-    assert messages[-1]["content"].startswith("and in 2023?\n(Follow-up; the previous query")
+    assert messages[-1]["content"].startswith(
+        "and in 2023?\n(Follow-up: start from the previous query")
     assert "Tables: [Jidouka]" in messages[-1]["content"]
 
 
