@@ -18,7 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from .schema import Schema
+from .schema import Schema, quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,56 @@ def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
     return None
 
 
-def _fix_scope(scope: Scope, schema: Schema) -> int:
+def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect: str,
+                   offered: dict[str, set[str]], joined: dict[tuple[str, str], str],
+                   ) -> str | None:
+    """Join the table that ``alias``'s foreign key points at when only it has ``name``.
+
+    ``Has_Pet AS T1 ... T1.fname``: the pet link has no names, but its StuID references
+    Student, which has ``fname``. Following a many-to-one foreign key adds no rows, so
+    the join only brings in the attribute the query was reaching for. Returns the new
+    table's alias; several columns reaching the same table share one join.
+    """
+    source = scope.sources.get(alias)
+    table = schema.table(source.name) if isinstance(source, exp.Table) else None
+    if table is None:
+        return None
+    targets = []
+    for fk in table.foreign_keys:
+        target = schema.table(fk.ref_table)
+        if (len(fk.columns) == 1 and target is not None
+                and name in {c.lower() for c in target.column_names}):
+            targets.append((fk.columns[0], target, fk.ref_columns[0]))
+    if len({t.name for _c, t, _r in targets}) != 1 or len(targets) != 1:
+        return None
+    fk_column, target, ref_column = targets[0]
+    done = joined.get((alias, target.name))
+    if done is not None:
+        return done
+    new = target.name
+    n = 1
+    while new.lower() in {a.lower() for a in offered}:
+        n += 1
+        new = f"{target.name}_{n}"
+    q = lambda ident: quote_identifier(ident, schema.dialect)  # noqa: E731
+    join = sqlglot.parse_one(
+        f"SELECT 1 FROM x JOIN {q(target.name)} AS {q(new)} "
+        f"ON {q(alias)}.{q(fk_column)} = {q(new)}.{q(ref_column)}", read=dialect,
+    ).args["joins"][0]
+    select = scope.expression
+    joins = list(select.args.get("joins") or [])
+    position = 0  # right after the table it hangs off, so later ON clauses can use it
+    for i, existing in enumerate(joins):
+        if existing.this.alias_or_name.lower() == alias.lower():
+            position = i + 1
+    joins.insert(position, join)
+    select.set("joins", joins)
+    offered[new] = {c.lower() for c in target.column_names}
+    joined[(alias, target.name)] = new
+    return new
+
+
+def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
     offered: dict[str, set[str]] = {}
     for alias, source in scope.sources.items():
         cols = _source_columns(source, schema)
@@ -102,6 +151,7 @@ def _fix_scope(scope: Scope, schema: Schema) -> int:
     # ORDER BY cnt may name an output alias rather than a column
     output_aliases = {s.alias.lower() for s in scope.expression.selects
                       if isinstance(s, exp.Alias)}
+    joined: dict[tuple[str, str], str] = {}
     changes = 0
     for column in _own_columns(scope):
         name = column.name.lower()
@@ -124,6 +174,10 @@ def _fix_scope(scope: Scope, schema: Schema) -> int:
                 changes += 1
             elif len(holders) == 1 and not _same_alias_both_sides(column, holders[0]):
                 column.set("table", exp.to_identifier(holders[0]))
+                changes += 1
+            elif alias is not None and (added := _complete_join(
+                    scope, alias, name, schema, dialect, offered, joined)) is not None:
+                column.set("table", exp.to_identifier(added))
                 changes += 1
         elif len(holders) > 1 and name not in output_aliases:
             column.set("table", exp.to_identifier(holders[0]))
@@ -150,7 +204,7 @@ def repair_columns(sql: str, schema: Schema, dialect: str) -> str | None:
     changes = 0
     for scope in scopes:
         if isinstance(scope.expression, exp.Select):
-            changes += _fix_scope(scope, schema)
+            changes += _fix_scope(scope, schema, dialect)
     if not changes:
         return None
     fixed = tree.sql(dialect=dialect)

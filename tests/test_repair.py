@@ -48,6 +48,14 @@ def _repair(database, sql):
      "ON jt.Id = t.ToolId GROUP BY t.ToolName",
      "SELECT t.ToolName, COUNT(*) FROM JidoukaTool AS jt JOIN Tool AS t "
      "ON jt.ToolId = t.ToolId GROUP BY t.ToolName"),
+    # a column of the table a foreign key points at, which the query never joined
+    ("SELECT j.ImprovementName, j.AuthorName FROM Jidouka AS j WHERE j.TotalTimeSaved > 100",
+     "SELECT j.ImprovementName, a.AuthorName FROM Jidouka AS j JOIN Author AS a "
+     "ON j.AuthorId = a.AuthorId WHERE j.TotalTimeSaved > 100"),
+    ("SELECT jt.ToolName, COUNT(*) FROM JidoukaTool AS jt JOIN Jidouka AS j "
+     "ON jt.JidoukaId = j.JidoukaId GROUP BY jt.ToolName",
+     "SELECT t.ToolName, COUNT(*) FROM JidoukaTool AS jt JOIN Tool AS t ON jt.ToolId = "
+     "t.ToolId JOIN Jidouka AS j ON jt.JidoukaId = j.JidoukaId GROUP BY t.ToolName"),
 ])
 def test_broken_reference_is_repaired_to_the_working_query(database, broken, meant):
     with pytest.raises(SqlFailed):
@@ -85,6 +93,22 @@ def test_valid_queries_are_never_touched(database, sql):
 ])
 def test_unrepairable_queries_are_left_alone(database, sql):
     assert _repair(database, sql) is None
+
+
+def test_a_join_is_only_added_when_one_foreign_key_leads_to_the_column():
+    from nlsql.schema import Column, ForeignKey, Schema, Table
+
+    schema = Schema("sqlite", (
+        Table("a", (Column("id", "INTEGER", True), Column("b_id", "INTEGER"),
+                    Column("c_id", "INTEGER")),
+              (ForeignKey(("b_id",), "b", ("id",)), ForeignKey(("c_id",), "c", ("id",)))),
+        Table("b", (Column("id", "INTEGER", True), Column("name", "TEXT"),
+                    Column("size", "INTEGER"))),
+        Table("c", (Column("id", "INTEGER", True), Column("name", "TEXT"))),
+    ))
+    assert repair_columns("SELECT x.name FROM a AS x", schema, "sqlite") is None  # b or c?
+    fixed = repair_columns("SELECT x.size, x.id FROM a AS x", schema, "sqlite")
+    assert fixed == "SELECT b.size, x.id FROM a AS x JOIN b AS b ON x.b_id = b.id"
 
 
 def test_the_pipeline_runs_the_repaired_query(database, tiny_model):
