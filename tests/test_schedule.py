@@ -42,6 +42,22 @@ async def test_a_running_job_is_not_stacked(tmp_path):
     assert await first is True and schedule.runs_started == 1
 
 
+async def test_shutdown_stops_the_run_in_progress():
+    """A replica that loses the schedule's lock must not keep training beside the new leader."""
+    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    schedule = TrainingSchedule("* * * * *", lambda: 10, 1, slow)
+    run = asyncio.create_task(schedule.tick())
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if schedule._process is not None:
+            break
+    assert schedule.running
+    schedule.shutdown()
+    assert await asyncio.wait_for(run, 10) is True  # well before the 60 s sleep ends
+    assert schedule.last_exit is not None and schedule.last_exit < 0  # SIGTERM
+    assert not schedule.running
+
+
 async def test_schedule_starts_on_the_event_loop():
     schedule = TrainingSchedule("30 3 * * *", lambda: 0, 1, ["true"])
     schedule.start()

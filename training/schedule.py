@@ -28,6 +28,7 @@ class TrainingSchedule:
         self.runs_started = 0
         self.last_exit: int | None = None
         self._scheduler = None
+        self._process: asyncio.subprocess.Process | None = None
 
     def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -44,9 +45,19 @@ class TrainingSchedule:
         return job.next_run_time if job else None
 
     def shutdown(self) -> None:
+        """Stop scheduling, and stop a training run this replica started.
+
+        Called when the replica loses the schedule's lock (another replica now runs the
+        schedule) or stops: a run left going here could race the new leader's run on the
+        shared adapter registry.
+        """
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        process = self._process
+        if process is not None and process.returncode is None:
+            log.warning("stopping the training run in progress (pid %d)", process.pid)
+            process.terminate()
 
     async def tick(self) -> bool:
         """One scheduled check; True when it started (and finished) a training run."""
@@ -61,12 +72,10 @@ class TrainingSchedule:
         self.runs_started += 1
         try:
             log.info("training: %d new examples, starting %s", new, " ".join(self.command))
-            self.last_exit = await _run(self.command, self.env)
+            self._process = await asyncio.create_subprocess_exec(*self.command, env=self.env)
+            self.last_exit = await self._process.wait()
             log.info("training process exited with %s", self.last_exit)
         finally:
             self.running = False
+            self._process = None
         return True
-
-async def _run(command: Sequence[str], env: dict[str, str] | None) -> int:
-    process = await asyncio.create_subprocess_exec(*command, env=env)
-    return await process.wait()
