@@ -221,6 +221,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     evaluator = ev.Evaluator(model, data_dir, retries=settings.retries,
                              max_new_tokens=settings.max_new_tokens,
                              timeout_s=settings.query_timeout_s,
+                             link_values=settings.value_linking,
                              progress_file=folder / "progress.jsonl")
     started = time.perf_counter()
     if args.dataset == "sparc":

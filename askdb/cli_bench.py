@@ -29,7 +29,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return Evaluator(model, Path(args.data_dir), retries=settings.retries,
                          max_new_tokens=settings.max_new_tokens,
                          timeout_s=settings.query_timeout_s,
-                         model_answers=settings.answerer == "model")
+                         model_answers=settings.answerer == "model",
+                         link_values=settings.value_linking)
 
     model = load_model(settings)
     engines = evaluator(model)

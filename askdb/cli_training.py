@@ -48,6 +48,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         export_gguf=isinstance(gate_model, LlamaCppModel) or args.export_gguf
         or choose_backend(settings) == "llamacpp",
         schema_budget_chars=settings.schema_budget,
+        link_values=settings.value_linking,
         progress=not args.json,
         trigger="schedule" if args.if_needed else "manual",
     )

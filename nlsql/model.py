@@ -72,6 +72,7 @@ class Text2SqlModel:
         # graphs; one token then costs a graph replay instead of ~30 ms of kernel launches
         self.static_cache_len = 0
         self._static_cache = None
+        self._graph_thread = None  # the one thread CUDA-graph decoding runs on
 
     @classmethod
     def load(cls, path: str | Path, dtype: str = "auto", device: str | None = None,
@@ -194,7 +195,28 @@ class Text2SqlModel:
         max_new_tokens: int = 256,
         stop_when: StopWhen | None = None,
     ) -> Generation:
-        """Greedy generation of the assistant's next turn."""
+        """Greedy generation of the assistant's next turn.
+
+        With CUDA graphs, every generation runs on one dedicated thread: compiled graphs
+        are recorded per thread, and the server's worker threads would each record (and
+        hold GPU memory for) their own.
+        """
+        if not self.static_cache_len:
+            return self._generate(messages, max_new_tokens, stop_when)
+        with self._lock:
+            if self._graph_thread is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._graph_thread = ThreadPoolExecutor(1, thread_name_prefix="askdb-cuda")
+        return self._graph_thread.submit(
+            self._generate, messages, max_new_tokens, stop_when).result()
+
+    def _generate(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop_when: StopWhen | None,
+    ) -> Generation:
         import torch
 
         prompt = self.render(messages)

@@ -154,8 +154,7 @@ class OdbcDatabase(SchemaCache):
         return Schema(dialect=self.dialect, tables=tuple(tables))
 
     def _samples(self, conn, table: str, column: str) -> tuple[str, ...]:
-        sa_dialect = {"postgres": "postgresql", "tsql": "mssql"}.get(self.dialect, self.dialect)
-        col, tab = quote_identifier(column, sa_dialect), quote_identifier(table, sa_dialect)
+        col, tab = quote_identifier(column, self.dialect), quote_identifier(table, self.dialect)
         top = f"TOP {SAMPLE_VALUES + 1} " if self.dialect == "tsql" else ""
         limit = "" if top else f" LIMIT {SAMPLE_VALUES + 1}"
         sql = (f"SELECT {top}{col} FROM {tab} WHERE {col} IS NOT NULL GROUP BY {col} "

@@ -266,13 +266,5 @@ class LazyText2Sql:
                           error_kind=err.kind)
         return engine.ask(question, history, examples)
 
-    def checked_sql(self, sql: str, guard: SqlGuard | None = None) -> GuardedSql:
-        """Generated SQL made ready to run: wrong column qualifiers repaired, then guarded.
-
-        The repair comes first so that the guard judges exactly what will run.
-        """
-        repaired = repair_columns(sql, self.database.schema(), self.database.dialect)
-        return (guard or self.guard()).check(repaired or sql)
-
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         return self.get().run_sql(sql)

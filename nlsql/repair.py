@@ -53,16 +53,41 @@ def _alias_of_table(scope: Scope, name: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def _outer_has(scope: Scope, qualifier: str, name: str, schema: Schema) -> bool:
-    """Whether an enclosing query reads ``qualifier`` with that column (a correlated ref)."""
+def _enclosing_names(scope: Scope) -> set[str]:
+    """Lower-cased source names (aliases) the enclosing queries make visible here."""
+    names: set[str] = set()
     parent = scope.parent
     while parent is not None:
-        for alias, source in parent.sources.items():
-            if alias.lower() == qualifier.lower():
-                cols = _source_columns(source, schema)
-                return cols is None or name in cols
+        names |= {alias.lower() for alias in parent.sources}
         parent = parent.parent
-    return False
+    return names
+
+
+def _tied(scope: Scope, holders: list[str], name: str) -> bool:
+    """Whether equality conditions on ``name`` tie every holder together (same value)."""
+    root = {h.lower(): h.lower() for h in holders}
+
+    def find(a: str) -> str:
+        while root[a] != a:
+            a = root[a]
+        return a
+
+    for eq in scope.expression.find_all(exp.EQ):
+        left, right = eq.this, eq.expression
+        if eq.find_ancestor(exp.Select) is not scope.expression:
+            continue
+        if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+            continue
+        a, b = left.table.lower(), right.table.lower()
+        if left.name.lower() == right.name.lower() == name and a in root and b in root:
+            root[find(a)] = find(b)
+    return len({find(h.lower()) for h in holders}) == 1
+
+
+def _merges_columns(select: exp.Expression) -> bool:
+    """USING / NATURAL joins merge same-named columns: bare names mean the merged one."""
+    return any(join.args.get("using") or join.text("method").upper() == "NATURAL"
+               for join in select.args.get("joins") or [])
 
 
 def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
@@ -98,8 +123,9 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
 
     ``Has_Pet AS T1 ... T1.fname``: the pet link has no names, but its StuID references
     Student, which has ``fname``. Following a many-to-one foreign key adds no rows, so
-    the join only brings in the attribute the query was reaching for. Returns the new
-    table's alias; several columns reaching the same table share one join.
+    the (left) join only brings in the attribute the query was reaching for and keeps
+    rows whose key is empty. Returns the new table's alias; several columns reaching the
+    same table share one join.
     """
     source = scope.sources.get(alias)
     table = schema.table(source.name) if isinstance(source, exp.Table) else None
@@ -117,14 +143,18 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
     done = joined.get((alias, target.name))
     if done is not None:
         return done
+    target_columns = {c.lower() for c in target.column_names}
+    if any(not c.table and c.name.lower() in target_columns for c in _own_columns(scope)):
+        return None  # a bare column of the query would become ambiguous
+    taken = {a.lower() for a in offered} | _enclosing_names(scope)
     new = target.name
     n = 1
-    while new.lower() in {a.lower() for a in offered}:
+    while new.lower() in taken:
         n += 1
         new = f"{target.name}_{n}"
     q = lambda ident: quote_identifier(ident, schema.dialect)  # noqa: E731
     join = sqlglot.parse_one(
-        f"SELECT 1 FROM x JOIN {q(target.name)} AS {q(new)} "
+        f"SELECT 1 FROM x LEFT JOIN {q(target.name)} AS {q(new)} "
         f"ON {q(alias)}.{q(fk_column)} = {q(new)}.{q(ref_column)}", read=dialect,
     ).args["joins"][0]
     select = scope.expression
@@ -135,7 +165,7 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
             position = i + 1
     joins.insert(position, join)
     select.set("joins", joins)
-    offered[new] = {c.lower() for c in target.column_names}
+    offered[new] = target_columns
     joined[(alias, target.name)] = new
     return new
 
@@ -160,14 +190,16 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
         holders = [alias for alias, cols in offered.items() if name in cols]
         qualifier = column.table
         if qualifier:
-            alias = by_lower.get(qualifier.lower()) or _alias_of_table(scope, qualifier)
+            alias = by_lower.get(qualifier.lower())
+            if alias is None:
+                if qualifier.lower() in _enclosing_names(scope):
+                    continue  # a correlated subquery reading the outer query's table
+                alias = _alias_of_table(scope, qualifier)
             if alias is not None and name in offered[alias]:
                 if alias != qualifier:
                     column.set("table", exp.to_identifier(alias))
                     changes += 1
                 continue
-            if alias is None and _outer_has(scope, qualifier, name, schema):
-                continue  # a correlated subquery reading the outer query's table
             key = _join_key(column, scope, schema) if alias is not None else None
             if key is not None:
                 column.set("this", exp.to_identifier(key))
@@ -179,7 +211,9 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                     scope, alias, name, schema, dialect, offered, joined)) is not None:
                 column.set("table", exp.to_identifier(added))
                 changes += 1
-        elif len(holders) > 1 and name not in output_aliases:
+        elif (len(holders) > 1 and name not in output_aliases
+              and not _merges_columns(scope.expression) and _tied(scope, holders, name)):
+            # joined on this very column: every holder has the same value, any will do
             column.set("table", exp.to_identifier(holders[0]))
             changes += 1
     return changes

@@ -127,7 +127,11 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def quote_identifier(name: str, dialect: str) -> str:
-    """The name as the model must write it: quoted only where the dialect needs it."""
+    """The name as the model must write it: quoted only where the dialect needs it.
+
+    ``dialect`` may be SQLAlchemy's name or sqlglot's (ODBC databases know the latter).
+    """
+    dialect = {"postgres": "postgresql", "tsql": "mssql"}.get(dialect, dialect)
     needs = not _PLAIN.match(name) or (dialect == "postgresql" and name != name.lower())
     if not needs:
         return name

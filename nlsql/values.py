@@ -27,6 +27,7 @@ MAX_VALUES_PER_COLUMN = 2000
 MAX_VALUE_CHARS = 60
 MAX_NGRAM = 6
 MAX_MATCHES = 6
+BUILD_BUDGET_S = 10.0  # reading values must not hold a question up for long
 _TEXT_TYPES = ("CHAR", "VARCHAR", "NVARCHAR", "NCHAR", "TEXT", "NTEXT", "STRING", "CLOB",
                "VARCHAR2", "CHARACTER", "CHARACTER VARYING", "CITEXT", "")
 _WORD = re.compile(r"[\w'’.-]+", re.UNICODE)
@@ -53,9 +54,12 @@ def _normal(text: str) -> str:
 
 
 def text_columns(schema: Schema) -> list[tuple[str, str]]:
-    """(table, column) of every text column (text keys too: codes are what people type)."""
+    """(table, column) of the short text columns: those whose sampled values were short
+    enough to show (reflection drops long or multi-line ones), and text keys (codes are
+    what people type). Descriptions and documents are never read."""
     return [(t.name, c.name) for t in schema.tables for c in t.columns
-            if c.type.upper().split("(")[0].strip() in _TEXT_TYPES]
+            if c.type.upper().split("(")[0].strip() in _TEXT_TYPES
+            and (c.samples or c.primary_key)]
 
 
 class ValueIndex:
@@ -63,6 +67,9 @@ class ValueIndex:
 
     def __init__(self) -> None:
         self._where: dict[str, list[ValueMatch]] = {}
+        self.columns_read = 0
+        self.columns_failed = 0
+        self.complete = True
 
     def add(self, table: str, column: str, values: Iterable[object]) -> None:
         for value in values:
@@ -108,15 +115,31 @@ def _meaningful(phrase: str) -> bool:
     return not phrase.replace(".", "").isdigit()  # numbers are matched by the model itself
 
 
-def build_index(schema: Schema, distinct: Callable[[str, str, int], list[object]]) -> ValueIndex:
-    """Index the distinct values of every text column; a column that fails is skipped."""
+def build_index(schema: Schema, distinct: Callable[[str, str, int], list[object]],
+                budget_s: float | None = None) -> ValueIndex:
+    """Index the distinct values of the short text columns within a time budget.
+
+    A column that fails is skipped; ``index.complete`` says whether every column was
+    read (an index built while the database was down must not be kept for an hour).
+    """
+    budget_s = BUILD_BUDGET_S if budget_s is None else budget_s
     index = ValueIndex()
-    for table, column in text_columns(schema):
+    started = time.monotonic()
+    columns = text_columns(schema)
+    for table, column in columns:
+        if time.monotonic() - started > budget_s:
+            log.warning("value index: time budget spent, %d columns left unread",
+                        len(columns) - index.columns_read - index.columns_failed)
+            index.complete = False
+            break
         try:
             values = distinct(table, column, MAX_VALUES_PER_COLUMN)
         except Exception as err:  # one unreadable column must not cost the question
             log.info("no values indexed for %s.%s: %s", table, column, err)
+            index.columns_failed += 1
+            index.complete = False
             continue
+        index.columns_read += 1
         index.add(table, column, values)
     log.info("indexed %d distinct values of %d text columns", len(index),
              len(text_columns(schema)))
@@ -131,30 +154,71 @@ def value_hint(matches: list[ValueMatch]) -> str:
 
 
 REFRESH_S = 3600.0  # new values (a new department) are linked within the hour
-_indexes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_indexes_lock = threading.Lock()
+RETRY_S = 60.0  # an index that could not read every column is rebuilt sooner
+
+
+class _Entry:
+    def __init__(self) -> None:
+        self.index: ValueIndex | None = None
+        self.built = 0.0
+        self.refreshing = False
+        self.lock = threading.Lock()  # one build per database at a time
+
+    def stale(self) -> bool:
+        assert self.index is not None
+        age = time.monotonic() - self.built
+        return age >= (REFRESH_S if self.index.complete else min(RETRY_S, REFRESH_S))
+
+
+_entries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_entries_lock = threading.Lock()
 
 
 def database_values(database) -> ValueIndex:
-    """The value index of a database (SQLAlchemy or ODBC), built and refreshed lazily.
+    """The value index of a database (SQLAlchemy or ODBC), built lazily, refreshed aside.
 
+    The first question on a database waits for the build (bounded by BUILD_BUDGET_S);
+    later refreshes run on a background thread while the old index keeps serving.
     Values are read with the same guard and read-only connection as any query.
     """
+    with _entries_lock:
+        entry = _entries.get(database)
+        if entry is None:
+            entry = _entries[database] = _Entry()
+    if entry.index is None:
+        with entry.lock:
+            if entry.index is None:
+                entry.index, entry.built = _build(database), time.monotonic()
+        return entry.index
+    if entry.stale() and not entry.refreshing:
+        entry.refreshing = True
+        threading.Thread(target=_refresh, args=(database, entry), daemon=True,
+                         name="askdb-value-index").start()
+    return entry.index
+
+
+def _refresh(database, entry: _Entry) -> None:
+    try:
+        with entry.lock:
+            index = _build(database)
+            entry.index, entry.built = index, time.monotonic()
+    except Exception:  # the old index keeps serving
+        log.exception("value index refresh failed")
+        entry.built = time.monotonic()
+    finally:
+        entry.refreshing = False
+
+
+def _build(database) -> ValueIndex:
     from .guard import SqlGuard
     from .schema import quote_identifier
 
     schema = database.schema()
-    with _indexes_lock:
-        entry = _indexes.get(database)
-        if entry is not None and time.monotonic() - entry[0] < REFRESH_S:
-            return entry[1]
 
-        def distinct(table: str, column: str, limit: int) -> list[object]:
-            q = lambda name: quote_identifier(name, schema.dialect)  # noqa: E731
-            guard = SqlGuard(database.dialect, schema.table_names, limit)
-            sql = f"SELECT DISTINCT {q(column)} FROM {q(table)} WHERE {q(column)} IS NOT NULL"
-            return [row[0] for row in database.run(guard.check(sql)).rows]
+    def distinct(table: str, column: str, limit: int) -> list[object]:
+        q = lambda name: quote_identifier(name, database.dialect)  # noqa: E731
+        guard = SqlGuard(database.dialect, schema.table_names, limit)
+        sql = f"SELECT DISTINCT {q(column)} FROM {q(table)} WHERE {q(column)} IS NOT NULL"
+        return [row[0] for row in database.run(guard.check(sql)).rows]
 
-        index = build_index(schema, distinct)
-        _indexes[database] = (time.monotonic(), index)
-        return index
+    return build_index(schema, distinct)

@@ -36,3 +36,10 @@ def test_compiled_static_cache_matches_plain_generate(tiny_model_dir):
         got = [graphs.generate(_messages(q), max_new_tokens=24).text for q in QUESTIONS]
         assert got == expected
     assert graphs._static_cache is not None
+    # from several worker threads at once (as the server asks): still the same text
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda q: graphs.generate(_messages(q), max_new_tokens=24).text,
+                            QUESTIONS))
+    assert got == expected

@@ -78,6 +78,11 @@ def test_broken_reference_is_repaired_to_the_working_query(database, broken, mea
     "ON a.DepartmentId = d.DepartmentId GROUP BY d.DepartmentName ORDER BY n DESC",
     "SELECT x.name, x.c FROM (SELECT ToolName AS name, 1 AS c FROM Tool) AS x",
     "WITH t AS (SELECT ToolId FROM JidoukaTool) SELECT COUNT(*) FROM t",
+    # the outer table by its name inside a subquery that aliases the same table
+    "SELECT AuthorName FROM Author WHERE EXISTS (SELECT 1 FROM Author AS a2 "
+    "WHERE a2.DepartmentId = Author.DepartmentId AND a2.AuthorId <> Author.AuthorId)",
+    # USING merges the two DepartmentId columns into one
+    "SELECT DepartmentId, AuthorName FROM Author JOIN Department USING (DepartmentId)",
     "SELECT ToolName FROM Tool UNION SELECT JobName FROM Job",
 ])
 def test_valid_queries_are_never_touched(database, sql):
@@ -90,6 +95,10 @@ def test_valid_queries_are_never_touched(database, sql):
     "SELECT Nope FROM Author",                          # nothing to choose
     "SELECT a.ToolName FROM Author AS a JOIN Nowhere AS n ON a.AuthorId = n.id",
     "SELECT FROM WHERE",                                # not SQL at all
+    # two tables have the bare column and nothing says they agree: the model must choose
+    "SELECT DepartmentId FROM Author AS a JOIN Jidouka AS j ON a.AuthorId = j.AuthorId",
+    # joining Author for AuthorName would make the bare DepartmentId ambiguous
+    "SELECT DepartmentId, j.AuthorName FROM Jidouka AS j",
 ])
 def test_unrepairable_queries_are_left_alone(database, sql):
     assert _repair(database, sql) is None
@@ -108,7 +117,8 @@ def test_a_join_is_only_added_when_one_foreign_key_leads_to_the_column():
     ))
     assert repair_columns("SELECT x.name FROM a AS x", schema, "sqlite") is None  # b or c?
     fixed = repair_columns("SELECT x.size, x.id FROM a AS x", schema, "sqlite")
-    assert fixed == "SELECT b.size, x.id FROM a AS x JOIN b AS b ON x.b_id = b.id"
+    # a left join: rows whose key is empty stay
+    assert fixed == "SELECT b.size, x.id FROM a AS x LEFT JOIN b AS b ON x.b_id = b.id"
 
 
 def test_the_pipeline_runs_the_repaired_query(database, tiny_model):

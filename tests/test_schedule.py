@@ -58,6 +58,23 @@ async def test_shutdown_stops_the_run_in_progress():
     assert not schedule.running
 
 
+async def test_shutdown_while_counting_starts_nothing(tmp_path):
+    marker = tmp_path / "ran.txt"
+
+    def slow_count() -> int:
+        import time
+
+        time.sleep(0.5)
+        return 10
+
+    schedule = TrainingSchedule("* * * * *", slow_count, 1, _marker_command(marker))
+    run = asyncio.create_task(schedule.tick())
+    await asyncio.sleep(0.1)
+    schedule.shutdown()  # the lock was lost while the count was running
+    assert await run is False
+    assert not marker.exists() and schedule.runs_started == 0
+
+
 async def test_schedule_starts_on_the_event_loop():
     schedule = TrainingSchedule("30 3 * * *", lambda: 0, 1, ["true"])
     schedule.start()

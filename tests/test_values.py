@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import sqlalchemy as sa
 
@@ -48,19 +49,23 @@ def test_longest_phrase_wins_and_common_words_are_ignored():
 
 
 def test_an_unreadable_column_is_skipped():
-    schema = Schema("sqlite", (Table("t", (Column("a", "TEXT"), Column("b", "VARCHAR"),
-                                           Column("n", "INTEGER"))),))
+    schema = Schema("sqlite", (Table("t", (
+        Column("a", "TEXT", samples=("x",)), Column("b", "VARCHAR", samples=("Hanoi",)),
+        Column("n", "INTEGER"), Column("notes", "TEXT"),  # long text: no samples shown
+        Column("code", "VARCHAR", primary_key=True))),))
     asked = []
 
     def distinct(table, column, limit):
         asked.append(column)
         if column == "a":
             raise RuntimeError("permission denied")
-        return ["Hanoi"]
+        return ["Hanoi"] if column == "b" else ["HN1"]
 
     index = build_index(schema, distinct)
-    assert asked == ["a", "b"]  # numbers are not read
+    assert asked == ["a", "b", "code"]  # numbers and long texts are not read, codes are
     assert [m.hint() for m in index.matches("offices in hanoi")] == ["t.b = 'Hanoi'"]
+    assert not index.complete  # rebuilt soon, not kept for the hour
+    assert build_index(schema, lambda *a: ["x"], budget_s=-1).columns_read == 0
 
 
 def test_the_hint_goes_with_the_question_not_the_schema(sample_url):
@@ -86,6 +91,14 @@ def test_new_values_are_linked_after_a_refresh(sample_db, tmp_path, monkeypatch)
                                  "VALUES (99, 'DC9')"))
         assert _hints(db, "What did DC9 build?") == set()  # cached for the hour
         monkeypatch.setattr(values, "REFRESH_S", 0.0)
+        # the stale index keeps answering while a background thread rebuilds it
+        for _ in range(100):
+            if _hints(db, "What did DC9 build?"):
+                break
+            time.sleep(0.05)
         assert _hints(db, "What did DC9 build?") == {"Department.DepartmentName = 'DC9'"}
+        monkeypatch.setattr(values, "REFRESH_S", 3600.0)
+        while values._entries[db].refreshing:  # let the last refresh end before closing
+            time.sleep(0.05)
     finally:
         db.dispose()

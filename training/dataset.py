@@ -77,9 +77,11 @@ class Tokenized:
 class ChatRenderer:
     """Renders examples into chats and token ids; one read-only connection per database."""
 
-    def __init__(self, tokenizer, schema_budget_chars: int = 12_000) -> None:
+    def __init__(self, tokenizer, schema_budget_chars: int = 12_000,
+                 link_values: bool = True) -> None:
         self.tokenizer = tokenizer
         self.schema_budget_chars = schema_budget_chars
+        self.link_values = link_values  # as serving does, or the adapter learns other prompts
         self._databases: dict[str, ReadOnlyDatabase] = {}
 
     def database(self, url: str) -> ReadOnlyDatabase:
@@ -89,7 +91,8 @@ class ChatRenderer:
 
     def prompt(self, example: TrainExample) -> list[dict[str, str]]:
         return prompt_messages(self.database(example.database_url), example.question,
-                               example.history, (), self.schema_budget_chars)
+                               example.history, (), self.schema_budget_chars,
+                               self.link_values)
 
     def chat(self, example: TrainExample) -> list[dict[str, str]]:
         return [*self.prompt(example), {"role": "assistant", "content": sql_block(example.sql)}]

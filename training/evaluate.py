@@ -60,6 +60,7 @@ class Evaluator:
     timeout_s: float = 30.0
     progress_file: Path | None = None  # every scored item is appended here at once
     model_answers: bool = False  # phrase answers with the model (the benchmark times it)
+    link_values: bool = True  # ASKDB_VALUE_LINKING, so scores describe what serving does
     _engines: dict[str, Text2Sql] = field(default_factory=dict)
 
     def engine(self, db: str) -> Text2Sql:
@@ -68,7 +69,7 @@ class Evaluator:
             self._engines[db] = Text2Sql(
                 database, self.model, Answerer(self.model, use_model=self.model_answers),
                 max_rows=EVAL_MAX_ROWS, max_new_tokens=self.max_new_tokens,
-                retries=self.retries)
+                retries=self.retries, link_values=self.link_values)
         return self._engines[db]
 
     def gold(self, item: EvalItem):

@@ -39,6 +39,7 @@ def run_training(
     regression: Sequence[EvalItem] = (),
     export_gguf: bool = False,
     schema_budget_chars: int = 12_000,
+    link_values: bool = True,
     progress: bool = True,
     trigger: str = "manual",
 ) -> dict:
@@ -60,7 +61,7 @@ def run_training(
             record.update(status="skipped", reason="no examples to train on")
             return record
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-        renderer = ChatRenderer(tokenizer, schema_budget_chars)
+        renderer = ChatRenderer(tokenizer, schema_budget_chars, link_values)
         train_items, skipped = renderer.tokenize_all(train_set, config.max_seq_len)
         eval_items, _ = renderer.tokenize_all(held, config.max_seq_len)
         record["too_long"] = skipped
