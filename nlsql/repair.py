@@ -18,16 +18,28 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from .schema import Schema, quote_identifier
+from .schema import Schema, Table, quote_identifier
 
 log = logging.getLogger(__name__)
+
+
+def _lower_columns(table: Table) -> set[str]:
+    return {c.lower() for c in table.column_names}
+
+
+def _other_side(column: exp.Column) -> exp.Expression | None:
+    """The other operand when ``column`` is one side of an equality, else None."""
+    eq = column.parent
+    if not isinstance(eq, exp.EQ):
+        return None
+    return eq.expression if eq.this is column else eq.this
 
 
 def _source_columns(source, schema: Schema) -> set[str] | None:
     """Lower-cased column names a FROM source offers, or None when unknown."""
     if isinstance(source, exp.Table):
         table = schema.table(source.name)
-        return None if table is None else {c.lower() for c in table.column_names}
+        return None if table is None else _lower_columns(table)
     if isinstance(source, Scope):
         names = source.expression.named_selects if isinstance(
             source.expression, (exp.Select, exp.Union)) else []
@@ -92,10 +104,7 @@ def _merges_columns(select: exp.Expression) -> bool:
 
 def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
     """For ``A.x = B.y`` with no ``x`` in A: A's column that a foreign key pairs with B.y."""
-    eq = column.parent
-    if not isinstance(eq, exp.EQ):
-        return None
-    other = eq.expression if eq.this is column else eq.this
+    other = _other_side(column)
     if not isinstance(other, exp.Column) or not other.table:
         return None
     mine, theirs = scope.sources.get(column.table), scope.sources.get(other.table)
@@ -118,7 +127,7 @@ def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
 
 def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect: str,
                    offered: dict[str, set[str]], joined: dict[tuple[str, str], str],
-                   ) -> str | None:
+                   outer: set[str]) -> str | None:
     """Join the table that ``alias``'s foreign key points at when only it has ``name``.
 
     ``Has_Pet AS T1 ... T1.fname``: the pet link has no names, but its StuID references
@@ -134,19 +143,18 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
     targets = []
     for fk in table.foreign_keys:
         target = schema.table(fk.ref_table)
-        if (len(fk.columns) == 1 and target is not None
-                and name in {c.lower() for c in target.column_names}):
+        if len(fk.columns) == 1 and target is not None and name in _lower_columns(target):
             targets.append((fk.columns[0], target, fk.ref_columns[0]))
-    if len({t.name for _c, t, _r in targets}) != 1 or len(targets) != 1:
+    if len(targets) != 1:
         return None
     fk_column, target, ref_column = targets[0]
     done = joined.get((alias, target.name))
     if done is not None:
         return done
-    target_columns = {c.lower() for c in target.column_names}
+    target_columns = _lower_columns(target)
     if any(not c.table and c.name.lower() in target_columns for c in _own_columns(scope)):
         return None  # a bare column of the query would become ambiguous
-    taken = {a.lower() for a in offered} | _enclosing_names(scope)
+    taken = {a.lower() for a in offered} | outer
     new = target.name
     n = 1
     while new.lower() in taken:
@@ -181,6 +189,7 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
     # ORDER BY cnt may name an output alias rather than a column
     output_aliases = {s.alias.lower() for s in scope.expression.selects
                       if isinstance(s, exp.Alias)}
+    outer = _enclosing_names(scope)
     joined: dict[tuple[str, str], str] = {}
     changes = 0
     for column in _own_columns(scope):
@@ -192,7 +201,7 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
         if qualifier:
             alias = by_lower.get(qualifier.lower())
             if alias is None:
-                if qualifier.lower() in _enclosing_names(scope):
+                if qualifier.lower() in outer:
                     continue  # a correlated subquery reading the outer query's table
                 alias = _alias_of_table(scope, qualifier)
             if alias is not None and name in offered[alias]:
@@ -208,7 +217,7 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                 column.set("table", exp.to_identifier(holders[0]))
                 changes += 1
             elif alias is not None and (added := _complete_join(
-                    scope, alias, name, schema, dialect, offered, joined)) is not None:
+                    scope, alias, name, schema, dialect, offered, joined, outer)) is not None:
                 column.set("table", exp.to_identifier(added))
                 changes += 1
         elif (len(holders) > 1 and name not in output_aliases
@@ -221,10 +230,7 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
 
 def _same_alias_both_sides(column: exp.Column, alias: str) -> bool:
     """Moving the column to ``alias`` would make ``A.x = A.y`` out of a join condition."""
-    eq = column.parent
-    if not isinstance(eq, exp.EQ):
-        return False
-    other = eq.expression if eq.this is column else eq.this
+    other = _other_side(column)
     return isinstance(other, exp.Column) and other.table.lower() == alias.lower()
 
 

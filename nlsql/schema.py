@@ -119,7 +119,8 @@ def _type_name(col_type: sa.types.TypeEngine) -> str:
         return type(col_type).__name__.upper()
 
 
-def _quote(value: str) -> str:
+def quote_literal(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -162,7 +163,8 @@ def schema_text(schema: Schema) -> str:
             if col.name in inline:
                 fk = inline[col.name]
                 line += f" REFERENCES {q(fk.ref_table)}({q(fk.ref_columns[0])})"
-            comment = ("e.g. " + ", ".join(_quote(v) for v in col.samples)) if col.samples else ""
+            comment = ("e.g. " + ", ".join(map(quote_literal, col.samples))
+                       if col.samples else "")
             parts.append((line, comment))
         if len(pk) > 1:
             parts.append((f"PRIMARY KEY ({', '.join(map(q, pk))})", ""))

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .schema import Schema
+from .schema import Schema, quote_literal
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class ValueMatch:
     value: str
 
     def hint(self) -> str:
-        quoted = "'" + self.value.replace("'", "''") + "'"
-        return f"{self.table}.{self.column} = {quoted}"
+        return f"{self.table}.{self.column} = {quote_literal(self.value)}"
 
 
 def _normal(text: str) -> str:
