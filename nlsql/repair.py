@@ -125,6 +125,42 @@ def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
     return None
 
 
+def _in_join_condition(column: exp.Column) -> bool:
+    """Whether the column is written in a join's ON clause."""
+    node: exp.Expression = column
+    while node.parent is not None and not isinstance(node.parent, exp.Join):
+        node = node.parent
+    return node.parent is not None and node.parent.args.get("on") is node
+
+
+def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema
+                      ) -> tuple[str, str] | None:
+    """For ``ON A.x = B.y`` where A has no ``x``: the one foreign key that ties A to B.
+
+    ``Documents JOIN Templates ON Documents.Template_Type_Code = Templates.Template_Type_
+    Code``: the model meant to join the two tables and guessed the key from a column B
+    shares with a third table. When exactly one single-column foreign key links A and B,
+    the join condition becomes that key pair, ``(A's column, B's column)``; joining
+    another copy of B through A's key instead would pair B's rows with each other on a
+    column that is not a key, multiplying them.
+    """
+    other = _other_side(column)
+    if not isinstance(other, exp.Column) or not other.table or not _in_join_condition(column):
+        return None
+    mine, theirs = scope.sources.get(column.table), scope.sources.get(other.table)
+    if not isinstance(mine, exp.Table) or not isinstance(theirs, exp.Table):
+        return None
+    a, b = schema.table(mine.name), schema.table(theirs.name)
+    if a is None or b is None or a.name.lower() == b.name.lower() \
+            or other.name.lower() not in _lower_columns(b):
+        return None
+    pairs = {(fk.columns[0], fk.ref_columns[0]) for fk in a.foreign_keys
+             if len(fk.columns) == 1 and fk.ref_table.lower() == b.name.lower()}
+    pairs |= {(fk.ref_columns[0], fk.columns[0]) for fk in b.foreign_keys
+              if len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()}
+    return pairs.pop() if len(pairs) == 1 else None
+
+
 def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect: str,
                    offered: dict[str, set[str]], joined: dict[tuple[str, str], str],
                    outer: set[str]) -> str | None:
@@ -210,8 +246,16 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                     changes += 1
                 continue
             key = _join_key(column, scope, schema) if alias is not None else None
+            pair = _foreign_key_pair(column, scope, schema) \
+                if alias is not None and key is None else None
             if key is not None:
                 column.set("this", exp.to_identifier(key))
+                changes += 1
+            elif pair is not None:
+                other = _other_side(column)
+                assert isinstance(other, exp.Column)
+                column.set("this", exp.to_identifier(pair[0]))
+                other.set("this", exp.to_identifier(pair[1]))
                 changes += 1
             elif len(holders) == 1 and not _same_alias_both_sides(column, holders[0]):
                 column.set("table", exp.to_identifier(holders[0]))

@@ -146,10 +146,25 @@ def build_index(schema: Schema, distinct: Callable[[str, str, int], list[object]
 
 
 def value_hint(matches: list[ValueMatch]) -> str:
-    """The line appended to the question: where its values live in the database."""
+    """The line appended to the question: where its values live in the database.
+
+    A value found in several columns (a code and the foreign keys that copy it, or
+    'North America' as both a continent and a region) is one entry naming the other
+    columns as alternatives: listed as separate equalities, a small model tends to AND
+    them all into the query.
+    """
     if not matches:
         return ""
-    return "(Values in the database: " + "; ".join(m.hint() for m in matches) + ")"
+    grouped: dict[str, list[ValueMatch]] = {}
+    for match in matches:
+        grouped.setdefault(match.value.lower(), []).append(match)
+    parts = []
+    for spots in grouped.values():
+        part = spots[0].hint()
+        if len(spots) > 1:
+            part += " (also " + ", ".join(f"{m.table}.{m.column}" for m in spots[1:]) + ")"
+        parts.append(part)
+    return "(Values in the database: " + "; ".join(parts) + ")"
 
 
 REFRESH_S = 3600.0  # new values (a new department) are linked within the hour

@@ -48,6 +48,17 @@ def _repair(database, sql):
      "ON jt.Id = t.ToolId GROUP BY t.ToolName",
      "SELECT t.ToolName, COUNT(*) FROM JidoukaTool AS jt JOIN Tool AS t "
      "ON jt.ToolId = t.ToolId GROUP BY t.ToolName"),
+    # a join on a column only a third table shares: the one foreign key between the two
+    # joined tables is the join (not another copy of Department joined on its name)
+    ("SELECT COUNT(*) FROM Jidouka AS j JOIN Department AS d "
+     "ON j.DepartmentName = d.DepartmentName WHERE d.DepartmentName = 'DC2'",
+     "SELECT COUNT(*) FROM Jidouka AS j JOIN Department AS d "
+     "ON j.DepartmentId = d.DepartmentId WHERE d.DepartmentName = 'DC2'"),
+    # ... in either direction of the foreign key
+    ("SELECT a.AuthorName, COUNT(*) FROM Author AS a JOIN Jidouka AS j "
+     "ON a.JidoukaId = j.JidoukaId GROUP BY a.AuthorName",
+     "SELECT a.AuthorName, COUNT(*) FROM Author AS a JOIN Jidouka AS j "
+     "ON a.AuthorId = j.AuthorId GROUP BY a.AuthorName"),
     # a column of the table a foreign key points at, which the query never joined
     ("SELECT j.ImprovementName, j.AuthorName FROM Jidouka AS j WHERE j.TotalTimeSaved > 100",
      "SELECT j.ImprovementName, a.AuthorName FROM Jidouka AS j JOIN Author AS a "
@@ -119,6 +130,22 @@ def test_a_join_is_only_added_when_one_foreign_key_leads_to_the_column():
     fixed = repair_columns("SELECT x.size, x.id FROM a AS x", schema, "sqlite")
     # a left join: rows whose key is empty stay
     assert fixed == "SELECT b.size, x.id FROM a AS x LEFT JOIN b AS b ON x.b_id = b.id"
+
+
+def test_a_join_key_is_only_rewritten_when_one_foreign_key_ties_the_tables():
+    from nlsql.schema import Column, ForeignKey, Schema, Table
+
+    schema = Schema("sqlite", (
+        Table("flight", (Column("id", "INTEGER", True), Column("src", "TEXT"),
+                         Column("dst", "TEXT")),
+              (ForeignKey(("src",), "airport", ("code",)),
+               ForeignKey(("dst",), "airport", ("code",)))),
+        Table("airport", (Column("code", "TEXT", True), Column("city", "TEXT"))),
+        Table("city", (Column("city", "TEXT", True),)),
+    ))
+    # source or destination? two foreign keys tie flight to airport: the model must say
+    assert repair_columns("SELECT f.id FROM flight AS f JOIN airport AS a ON f.city = a.city",
+                          schema, "sqlite") is None
 
 
 def test_the_pipeline_runs_the_repaired_query(database, tiny_model):

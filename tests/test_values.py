@@ -45,7 +45,10 @@ def test_longest_phrase_wins_and_common_words_are_ignored():
     assert index.matches("the x") == []
     assert value_hint([]) == ""
     assert value_hint(index.matches("O'Brien in Georgia")) == \
-        "(Values in the database: country.name = 'Georgia'; state.name = 'Georgia')"
+        "(Values in the database: country.name = 'Georgia' (also state.name))"
+    assert value_hint(index.matches("Georgia and North America")) == (
+        "(Values in the database: region.name = 'North America'; "
+        "country.name = 'Georgia' (also state.name))")
 
 
 def test_an_unreadable_column_is_skipped():
