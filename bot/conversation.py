@@ -8,8 +8,9 @@ so the event loop keeps acknowledging other platforms' requests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from nlsql import Answer, AskdbError, BadQuestion, HistoryTurn, ResultTable
@@ -33,7 +34,10 @@ class TurnListener(Protocol):
 
 
 class Asker(Protocol):
-    def ask(self, question: str, history: list[HistoryTurn]) -> Answer: ...
+    def ask(self, question: str, history: list[HistoryTurn], *,
+            phrase: bool = True) -> Answer: ...
+
+    def phrase(self, answer: Answer) -> Answer: ...
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]: ...
 
@@ -56,23 +60,67 @@ class Conversation:
         self.examples = examples  # where verified answers and corrections teach at once
         self.database = database
 
-    async def handle(self, message: IncomingMessage) -> Reply:
+    async def handle(self, message: IncomingMessage,
+                     on_table: Callable[[Reply], Awaitable[None]] | None = None) -> Reply:
+        """Answer one message; returns the reply to post (or to post over ``on_table``'s).
+
+        With ``on_table``, a result the model still has to phrase is handed to it as soon
+        as the table is there (the instant templated sentence with a trailing "…"), so
+        the asker reads the table while the sentence is written; the reply returned then
+        replaces that message. The turn is stored before the table is shown: a follow-up
+        sent at once already has it in its history, and the buttons already work.
+        """
+        answer = await self._answer(message, phrase=on_table is None)
+        turn_id = await self._record(message, answer)
+        if answer.unphrased and on_table is not None:
+            await self._show_table(message, answer, turn_id, on_table)
+            answer = await self._phrase(answer)
+            await self._set_answer(turn_id, answer)
+        await self._tell("answered", message, answer, turn_id)
+        return Reply.from_answer(message.thread_key, answer, turn_id)
+
+    async def _answer(self, message: IncomingMessage, phrase: bool) -> Answer:
         try:
             history = await asyncio.to_thread(
                 self.store.history, message.thread_key, self.history_turns
             )
-            answer = await asyncio.to_thread(self.asker.ask, message.text, history)
+            if phrase:
+                return await asyncio.to_thread(self.asker.ask, message.text, history)
+            return await asyncio.to_thread(self.asker.ask, message.text, history,
+                                           phrase=False)
         except AskdbError as err:
-            answer = Answer(question=message.text, answer=err.user_message,
-                            error=err.user_message, error_kind=err.kind)
+            return Answer(question=message.text, answer=err.user_message,
+                          error=err.user_message, error_kind=err.kind)
         except Exception:  # a bug must not leave the asker waiting or lose the turn
             log.exception("unexpected failure answering in %s", message.thread_key)
             text = "Sorry, something went wrong on my side; it has been logged."
-            answer = Answer(question=message.text, answer=text, error=text,
-                            error_kind="internal")
-        turn_id = await self._record(message, answer)
-        await self._tell("answered", message, answer, turn_id)
-        return Reply.from_answer(message.thread_key, answer, turn_id)
+            return Answer(question=message.text, answer=text, error=text,
+                          error_kind="internal")
+
+    @staticmethod
+    async def _show_table(message: IncomingMessage, answer: Answer, turn_id: int | None,
+                          on_table: Callable[[Reply], Awaitable[None]]) -> None:
+        reply = Reply.from_answer(message.thread_key, answer, turn_id)
+        try:
+            await on_table(dataclasses.replace(reply, text=f"{reply.text} …"))
+        except Exception:  # the platform hiccuped: the full reply is still posted
+            log.exception("could not show the table early in %s", message.thread_key)
+
+    async def _phrase(self, answer: Answer) -> Answer:
+        try:
+            return await asyncio.to_thread(self.asker.phrase, answer)
+        except Exception:  # the table and the templated sentence are a fine answer
+            log.exception("could not phrase the answer to %r", answer.question)
+            answer.unphrased = False
+            return answer
+
+    async def _set_answer(self, turn_id: int | None, answer: Answer) -> None:
+        if turn_id is None:
+            return
+        try:
+            await asyncio.to_thread(self.store.set_answer, turn_id, answer)
+        except Exception:  # the reply still goes out; the stored turn keeps the template
+            log.exception("could not store the answer of turn %s", turn_id)
 
     async def feedback(self, turn_id: int, kind: str, platform: str, user_id: str) -> str:
         """Store "correct" / "wrong" on a turn; returns the thanks to show the person."""

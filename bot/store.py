@@ -86,6 +86,12 @@ class ConversationStore:
         with self.engine.begin() as conn:
             return int(conn.execute(turns.insert().values(**row)).inserted_primary_key[0])
 
+    def set_answer(self, turn_id: int, answer: Answer) -> None:
+        """The phrased sentence of a turn recorded while its table was being shown."""
+        with self.engine.begin() as conn:
+            conn.execute(turns.update().where(turns.c.id == turn_id).values(
+                answer=answer.answer, seconds=answer.timings.get("total")))
+
     def history(self, thread_key: str, limit: int = 3) -> list[HistoryTurn]:
         """The last ``limit`` successfully answered turns of a thread, oldest first."""
         query = (

@@ -91,11 +91,19 @@ class Answerer:
                 f"{result_csv(table)}")},
         ]
 
-    def answer(self, question: str, table: ResultTable) -> str:
+    def uses_model(self, table: ResultTable) -> bool:
+        """Whether phrasing this result takes a generation (seconds on a CPU)."""
+        return self.use_model and direct_answer(table, "en") is None
+
+    def instant(self, question: str, table: ResultTable) -> str:
+        """The templated answer, available at once: shown while the model phrases one."""
         language = detect_language(question)
-        direct = direct_answer(table, language)
-        if direct is not None or not self.use_model:
-            return direct or count_sentence(table, language)
+        return direct_answer(table, language) or count_sentence(table, language)
+
+    def answer(self, question: str, table: ResultTable) -> str:
+        if not self.uses_model(table):
+            return self.instant(question, table)
+        language = detect_language(question)
         assert self.model is not None
         generation = self.model.generate(
             self.messages(question, table, language), self.max_new_tokens, _complete

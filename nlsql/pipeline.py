@@ -47,6 +47,8 @@ class Answer:
     error_kind: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
+    # the answer text is the instant template; Text2Sql.phrase writes the model's
+    unphrased: bool = False
 
     @property
     def ok(self) -> bool:
@@ -165,12 +167,18 @@ class Text2Sql:
         question: str,
         history: Sequence[HistoryTurn] = (),
         examples: Sequence[Example] | None = None,
+        phrase: bool = True,
     ) -> Answer:
-        """Answer one question; ``examples`` None means: retrieve them from the source."""
+        """Answer one question; ``examples`` None means: retrieve them from the source.
+
+        ``phrase=False`` returns as soon as the table is there, with the instant
+        templated answer and ``unphrased`` set when the model would phrase a better one:
+        chat shows the table first, then calls :meth:`phrase`.
+        """
         answer = Answer(question=question)
         started = time.perf_counter()
         try:
-            self._ask(answer, history, examples)
+            self._ask(answer, history, examples, phrase)
         except AskdbError as err:
             answer.error, answer.error_kind = err.user_message, err.kind
             answer.answer = answer.answer or err.user_message
@@ -178,7 +186,22 @@ class Text2Sql:
         answer.timings["total"] = time.perf_counter() - started
         return answer
 
-    def _ask(self, answer: Answer, history, examples) -> None:
+    def phrase(self, answer: Answer) -> Answer:
+        """Replace the instant answer of ``ask(phrase=False)`` with the model's sentence."""
+        if not answer.unphrased or answer.table is None:
+            return answer
+        started = time.perf_counter()
+        try:
+            answer.answer = self.answerer.answer(answer.question, answer.table)
+        except AskdbError as err:  # the templated answer stands
+            log.info("answer not phrased (%s): %s", err.kind, err.user_message)
+        elapsed = time.perf_counter() - started
+        answer.unphrased = False
+        answer.timings["answer"] = answer.timings.get("answer", 0.0) + elapsed
+        answer.timings["total"] = answer.timings.get("total", 0.0) + elapsed
+        return answer
+
+    def _ask(self, answer: Answer, history, examples, phrase: bool = True) -> None:
         clock = _Clock(answer.timings)
         answer.question = question = self.check_question(answer.question)
         guard = self.guard()
@@ -214,7 +237,11 @@ class Text2Sql:
                 log.info("retrying after: %s", problem)
             messages = retry_messages(messages, sql, problem)
         assert answer.table is not None
-        answer.answer = self.answerer.answer(question, answer.table)
+        if phrase or not self.answerer.uses_model(answer.table):
+            answer.answer = self.answerer.answer(question, answer.table)
+        else:
+            answer.answer = self.answerer.instant(question, answer.table)
+            answer.unphrased = True
         clock.lap("answer")
 
     def _generate(self, messages, answer: Answer, clock: _Clock) -> str:
@@ -257,14 +284,17 @@ class LazyText2Sql:
         return self._engine is not None
 
     def ask(self, question: str, history: Sequence[HistoryTurn] = (),
-            examples: Sequence[Example] | None = None) -> Answer:
+            examples: Sequence[Example] | None = None, phrase: bool = True) -> Answer:
         try:
             engine = self.get()
         except AskdbError as err:
             log.warning("pipeline unavailable: %s", err.user_message)
             return Answer(question=question, answer=err.user_message, error=err.user_message,
                           error_kind=err.kind)
-        return engine.ask(question, history, examples)
+        return engine.ask(question, history, examples, phrase)
+
+    def phrase(self, answer: Answer) -> Answer:
+        return self.get().phrase(answer) if answer.unphrased else answer
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:
         return self.get().run_sql(sql)

@@ -18,6 +18,8 @@ class Sent:
     reply_to_id: str | None
     activity: dict
     at: float = field(default_factory=time.time)
+    id: str = ""
+    updates: int = 0  # times the bot replaced this message (update_activity)
 
 
 class FakeConnector(BackgroundServer):
@@ -30,6 +32,8 @@ class FakeConnector(BackgroundServer):
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{reply}",
                             self._post)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{activity}",
+                           self._put)
 
     @property
     def url(self) -> str:
@@ -38,9 +42,21 @@ class FakeConnector(BackgroundServer):
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.json()
         with self._lock:
-            self.sent.append(Sent(request.match_info["conversation"],
-                                  request.match_info.get("reply"), body))
-        return web.json_response({"id": f"act-{next(self._ids)}"})
+            sent = Sent(request.match_info["conversation"], request.match_info.get("reply"),
+                        body, id=f"act-{next(self._ids)}")
+            self.sent.append(sent)
+        return web.json_response({"id": sent.id})
+
+    async def _put(self, request: web.Request) -> web.Response:
+        """Replace a message the bot posted, as Teams shows an edited message in place."""
+        body = await request.json()
+        with self._lock:
+            for sent in self.sent:
+                if (sent.id == request.match_info["activity"]
+                        and sent.conversation_id == request.match_info["conversation"]):
+                    sent.activity, sent.updates = body, sent.updates + 1
+                    return web.json_response({"id": sent.id})
+        return web.json_response({"error": {"code": "NotFound"}}, status=404)
 
     def messages(self, conversation_id: str) -> list[Sent]:
         with self._lock:

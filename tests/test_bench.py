@@ -25,6 +25,7 @@ def test_bench_json_with_baseline_and_concurrency(tiny_model_dir, sample_url, tm
     assert out["peak_rss_mb"] > 100
     assert set(out["stages"]) >= {"prefill", "decode", "guard", "total"}
     assert out["stages"]["total"]["p50_s"] == out["p50_s"]
+    assert 0 < out["table_p50_s"] <= out["p50_s"] and out["table_p95_s"] <= out["p95_s"]
     assert out["concurrent"] == {**out["concurrent"], "concurrency": 4, "answered": 4}
     # the tiny model writes no valid SQL: the accuracy of the very run says so
     assert out["ex"] == 0.0 and out["baseline_ex"] == 0.0 and out["errors"] == 13

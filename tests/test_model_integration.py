@@ -76,6 +76,21 @@ def test_model_answerer_speaks_the_askers_language(real_model, sample_url):
     assert en.ok and en.answer.startswith("The answer is ")
 
 
+def test_table_first_then_the_models_sentence(real_model, sample_url):
+    """Chat shows the table as soon as it is there; the model's sentence comes after."""
+    engine = build_text2sql(real_settings(answerer="model"), sample_url, real_model)
+    early = engine.ask("What is the total time saved by each department?", phrase=False)
+    assert early.ok and early.unphrased and early.table.row_count == 5
+    assert early.answer == "Found 5 rows."  # the instant template, no generation yet
+    table_s = early.timings["total"]
+    final = engine.phrase(early)
+    assert not final.unphrased and final.table is early.table
+    assert final.answer != "Found 5 rows." and final.timings["total"] > table_s
+    # a single value needs no model: answered at once, nothing left to phrase
+    one = engine.ask("How many improvements save more than 100 hours?", phrase=False)
+    assert not one.unphrased and one.answer.startswith("The answer is ")
+
+
 @pytest.mark.parametrize("question, kind", [
     ("", "bad_question"),
     ("why? " * 4000, "bad_question"),

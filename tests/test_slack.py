@@ -62,16 +62,18 @@ class Slack:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self.post(body, "application/x-www-form-urlencoded")
 
-    def answer_in(self, thread_ts: str, after: int = 0) -> dict:
-        """The chat.update that replaced the placeholder posted in ``thread_ts``."""
+    def answer_in(self, thread_ts: str, after: int = 0, early: bool = False) -> dict:
+        """The chat.update that replaced the placeholder posted in ``thread_ts``: the
+        final answer, or with ``early`` the table shown while the sentence was written
+        (its text ends in "…")."""
         def find():
-            posted = {c.params.get("ts") for c in self.fake.of("chat.update")}
             for call in self.fake.of("chat.postMessage")[after:]:
                 if call.params.get("thread_ts") != thread_ts:
                     continue
                 for update in self.fake.of("chat.update"):
-                    if update.params.get("ts") in posted and update.at >= call.at and \
-                            update.params.get("channel") == call.params.get("channel"):
+                    if update.at >= call.at and \
+                            update.params.get("channel") == call.params.get("channel") and \
+                            update.params["text"].endswith("…") == early:
                         return update.params
             return None
         return self.fake.wait_for(find)
@@ -92,7 +94,8 @@ def slack(tmp_path_factory, sample_url):
     tmp = tmp_path_factory.mktemp("slack")
     env = {"ASKDB_DATABASE_URL": sample_url, "SLACK_BOT_TOKEN": "xoxb-test",
            "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.base_url,
-           "ASKDB_SLACK_ALLOWED_CHANNELS": "C1,D1"}
+           "ASKDB_SLACK_ALLOWED_CHANNELS": "C1,D1",
+           "ASKDB_ANSWERER": "model"}  # multi-row results: the table first, then a sentence
     with askdb_serve(tmp, env) as url:
         yield Slack(url, fake, f"sqlite:///{tmp / 'state.sqlite'}")
     fake.stop()
@@ -127,6 +130,14 @@ def test_mention_answered_in_thread_with_table(slack):
     assert "SELECT" in sql[0]["text"]["text"].upper()
     buttons = [e["action_id"] for e in blocks_of(answer, "actions")[0]["elements"]]
     assert buttons == ["askdb_correct", "askdb_wrong", "askdb_fix_sql"]
+    # the model phrased the sentence of this 5-row result: the table was shown before,
+    # in the same message, with the templated sentence
+    early = slack.answer_in("1700000000.000100", early=True)
+    assert early["ts"] == answer["ts"] and early["text"] == "Found 5 rows. …"
+    assert blocks_of(early, "table")[0]["rows"] == table["rows"]
+    assert turn_id_of(early) == turn_id_of(answer)
+    updates = [c for c in slack.fake.of("chat.update") if c.params["ts"] == answer["ts"]]
+    assert [u.params["text"].endswith("…") for u in updates] == [True, False]
     reaction = slack.fake.of("reactions.add")[0].params
     assert reaction["timestamp"] == "1700000000.000100"
     # the first chat.postMessage got a 429 and was retried after Retry-After

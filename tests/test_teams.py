@@ -99,7 +99,8 @@ def served(tmp_path_factory, sample_url, monkeypatch_module):
     connector = FakeConnector().start()
     tmp = tmp_path_factory.mktemp("teams")
     monkeypatch_module.delenv("TEAMS_APP_ID", raising=False)
-    env = {"ASKDB_DATABASE_URL": sample_url, "ASKDB_TEAMS_INSECURE_LOCAL": "1"}
+    env = {"ASKDB_DATABASE_URL": sample_url, "ASKDB_TEAMS_INSECURE_LOCAL": "1",
+           "ASKDB_ANSWERER": "model"}  # multi-row results: the table first, then a sentence
     with askdb_serve(tmp, env) as url:
         yield url, connector, f"sqlite:///{tmp / 'state.sqlite'}"
     connector.stop()
@@ -135,6 +136,11 @@ def test_question_follow_up_and_correction(served):
     grid = next(b for b in card["body"] if b["type"] == "Table")
     names = {r["cells"][0]["items"][0]["text"] for r in grid["rows"][1:]}
     assert names == {"DC1", "DC2", "DC3", "DC4", "DC5"}
+    # the table came first; the model's sentence then replaced that message in place
+    connector.wait_for(lambda: first.updates)
+    assert first.updates == 1 and not first.activity["summary"].endswith("…")
+    final = _card_of(first)
+    assert final["actions"] and final["actions"][0]["data"]["turn_id"]
 
     # a follow-up in the same reply chain builds on the thread's history
     post(url, activity(connector.url, conv, "How many improvements were made in 2023?",

@@ -198,7 +198,13 @@ class SlackAdapter:
                                                  name=THINKING))
         placeholder = await client.chat_postMessage(
             channel=channel, thread_ts=root, text="Looking that up…")
-        reply = await self.conversation.handle(message)
+
+        async def show_table(early: Reply) -> None:  # the table first, the sentence next
+            text, blocks = render(early)
+            await client.chat_update(channel=channel, ts=placeholder["ts"], text=text,
+                                     blocks=blocks)
+
+        reply = await self.conversation.handle(message, on_table=show_table)
         text, blocks = render(reply)
         await client.chat_update(channel=channel, ts=placeholder["ts"], text=text,
                                  blocks=blocks)

@@ -178,20 +178,40 @@ class TeamsBot(ActivityHandler):
         task.add_done_callback(self._tasks.discard)
 
     async def _answer_later(self, reference, message: IncomingMessage, reply_to: str) -> None:
-        reply = await self.conversation.handle(message)
-        await self._send(reference, to_activity(reply), reply_to)
+        shown: list[str] = []
 
-    async def _send(self, reference, activity: Activity, reply_to: str | None) -> None:
+        async def show_table(early: Reply) -> None:  # the table first, the sentence next
+            sent = await self._send(reference, to_activity(early), reply_to)
+            if sent:
+                shown.append(sent)
+
+        reply = await self.conversation.handle(message, on_table=show_table)
+        activity = to_activity(reply)
+        if not shown or not await self._send(reference, activity, reply_to, replace=shown[0]):
+            await self._send(reference, activity, reply_to)
+
+    async def _send(self, reference, activity: Activity, reply_to: str | None,
+                    replace: str | None = None) -> str | None:
+        """Post ``activity`` (or put it in place of the message ``replace``); its id."""
+        sent: list[str] = []
+
         async def send(context: TurnContext) -> None:
             # botbuilder replies to the id of the turn's activity: make the proactive
             # turn stand for the question, so the answer lands in its reply chain
             context.activity.id = reply_to
-            await context.send_activity(activity)
+            if replace is None:
+                response = await context.send_activity(activity)
+            else:
+                activity.id = replace
+                response = await context.update_activity(activity)
+            sent.append(getattr(response, "id", None) or replace or "")
 
         try:
             await self.adapter.continue_conversation(reference, send, self.app_id)
         except Exception:  # the connector may be down; the turn is stored regardless
             log.exception("could not send the Teams reply to %s", reference.conversation.id)
+            return None
+        return sent[0] if sent else None
 
     async def _on_card_action(self, turn_context: TurnContext, value: dict) -> None:
         kind, user = value.get("askdb"), to_incoming(turn_context.activity, "").user_id

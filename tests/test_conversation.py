@@ -1,0 +1,72 @@
+"""The table-first turn: the early table reaches the platform, failures lose nothing."""
+
+from __future__ import annotations
+
+from bot.conversation import Conversation
+from bot.messages import IncomingMessage
+from nlsql import Answer, ResultTable
+
+TABLE = ResultTable(("DepartmentName", "Saved"), (("DC1", 10), ("DC2", 20)))
+
+
+class Asker:
+    """The pipeline's chat surface, answering from a fixed table (no model needed)."""
+
+    def __init__(self, phrase_error: Exception | None = None) -> None:
+        self.phrase_error = phrase_error
+        self.asked_to_phrase = 0
+
+    def ask(self, question, history, *, phrase=True):
+        answer = Answer(question=question, sql="SELECT 1", table=TABLE,
+                        answer="Found 2 rows.", timings={"total": 0.1})
+        if phrase:
+            answer.answer = "DC2 saved the most."
+        else:
+            answer.unphrased = True
+        return answer
+
+    def phrase(self, answer):
+        self.asked_to_phrase += 1
+        if self.phrase_error is not None:
+            raise self.phrase_error
+        answer.answer, answer.unphrased = "DC2 saved the most.", False
+        return answer
+
+    def run_sql(self, sql):
+        raise NotImplementedError
+
+
+async def test_the_table_is_shown_before_the_sentence(store):
+    shown = []
+
+    async def on_table(reply):
+        shown.append(reply)
+        # stored before it is shown: a follow-up sent now has this turn in its history
+        assert [h.sql for h in store.history("web:t1")] == ["SELECT 1"]
+
+    asker = Asker()
+    reply = await Conversation(asker, store).handle(
+        IncomingMessage("web", "web:t1", "time saved by department?"), on_table=on_table)
+    assert [r.text for r in shown] == ["Found 2 rows. …"]
+    assert shown[0].table is TABLE and shown[0].actions and shown[0].turn_id == reply.turn_id
+    assert reply.text == "DC2 saved the most." and reply.actions and reply.turn_id
+    assert store.turns("web:t1")[0]["answer"] == "DC2 saved the most."
+    assert len(store.turns("web:t1")) == 1
+
+
+async def test_without_on_table_the_answer_comes_phrased_in_one_go(store):
+    asker = Asker()
+    reply = await Conversation(asker, store).handle(
+        IncomingMessage("web", "web:t2", "time saved by department?"))
+    assert reply.text == "DC2 saved the most." and asker.asked_to_phrase == 0
+
+
+async def test_a_failing_sentence_or_platform_keeps_the_table_answer(store):
+    async def broken_platform(reply):
+        raise ConnectionError("Slack is down")
+
+    reply = await Conversation(Asker(RuntimeError("model crashed")), store).handle(
+        IncomingMessage("web", "web:t3", "time saved by department?"),
+        on_table=broken_platform)
+    assert reply.error is None and reply.table is TABLE and reply.text == "Found 2 rows."
+    assert reply.actions and store.turns("web:t3")[0]["answer"] == "Found 2 rows."
