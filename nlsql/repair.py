@@ -22,6 +22,10 @@ from .schema import Schema, Table, quote_identifier
 
 log = logging.getLogger(__name__)
 
+# columns every row has without the schema listing them (SQLite, PostgreSQL system columns)
+IMPLICIT_COLUMNS = frozenset({"rowid", "oid", "_rowid_", "ctid", "xmin", "xmax", "cmin",
+                              "cmax", "tableoid"})
+
 
 def _lower_columns(table: Table) -> set[str]:
     return {c.lower() for c in table.column_names}
@@ -125,27 +129,46 @@ def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
     return None
 
 
-def _in_join_condition(column: exp.Column) -> bool:
-    """Whether the column is written in a join's ON clause."""
+def _join_of_condition(column: exp.Column) -> exp.Join | None:
+    """The join whose ON clause the column is written in, if any."""
     node: exp.Expression = column
     while node.parent is not None and not isinstance(node.parent, exp.Join):
         node = node.parent
-    return node.parent is not None and node.parent.args.get("on") is node
+    join = node.parent
+    return join if join is not None and join.args.get("on") is node else None
 
 
-def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema
-                      ) -> tuple[str, str] | None:
+def _visible_at(join: exp.Join, select: exp.Expression) -> set[str]:
+    """Lower-cased aliases an ON clause may name: FROM and the joins up to its own."""
+    seen = set()
+    from_ = select.args.get("from_") or select.args.get("from")  # sqlglot 30 says from_
+    if from_ is not None:
+        seen.add(from_.this.alias_or_name.lower())
+    for existing in select.args.get("joins") or []:
+        seen.add(existing.this.alias_or_name.lower())
+        if existing is join:
+            break
+    return seen
+
+
+def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema,
+                      holders: list[str]) -> tuple[str, str] | None:
     """For ``ON A.x = B.y`` where A has no ``x``: the one foreign key that ties A to B.
 
     ``Documents JOIN Templates ON Documents.Template_Type_Code = Templates.Template_Type_
     Code``: the model meant to join the two tables and guessed the key from a column B
     shares with a third table. When exactly one single-column foreign key links A and B,
-    the join condition becomes that key pair, ``(A's column, B's column)``; joining
-    another copy of B through A's key instead would pair B's rows with each other on a
-    column that is not a key, multiplying them.
+    and no other table this ON clause can see has ``x`` (then ``A`` may just be the wrong
+    alias), the join condition becomes that key pair, ``(A's column, B's column)``;
+    joining another copy of B through A's key instead would pair B's rows with each
+    other on a column that is not a key, multiplying them.
     """
     other = _other_side(column)
-    if not isinstance(other, exp.Column) or not other.table or not _in_join_condition(column):
+    join = _join_of_condition(column)
+    if not isinstance(other, exp.Column) or not other.table or join is None:
+        return None
+    visible = _visible_at(join, scope.expression)
+    if any(h.lower() != other.table.lower() and h.lower() in visible for h in holders):
         return None
     mine, theirs = scope.sources.get(column.table), scope.sources.get(other.table)
     if not isinstance(mine, exp.Table) or not isinstance(theirs, exp.Table):
@@ -159,6 +182,11 @@ def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema
     pairs |= {(fk.ref_columns[0], fk.columns[0]) for fk in b.foreign_keys
               if len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()}
     return pairs.pop() if len(pairs) == 1 else None
+
+
+def _identifier(name: str, dialect: str) -> exp.Identifier:
+    """A column name as the schema spells it, quoted where the dialect would fold it."""
+    return exp.to_identifier(name, quoted=quote_identifier(name, dialect) != name)
 
 
 def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect: str,
@@ -230,7 +258,7 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
     changes = 0
     for column in _own_columns(scope):
         name = column.name.lower()
-        if not name or isinstance(column.this, exp.Star):
+        if not name or isinstance(column.this, exp.Star) or name in IMPLICIT_COLUMNS:
             continue
         holders = [alias for alias, cols in offered.items() if name in cols]
         qualifier = column.table
@@ -246,16 +274,16 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                     changes += 1
                 continue
             key = _join_key(column, scope, schema) if alias is not None else None
-            pair = _foreign_key_pair(column, scope, schema) \
+            pair = _foreign_key_pair(column, scope, schema, holders) \
                 if alias is not None and key is None else None
             if key is not None:
-                column.set("this", exp.to_identifier(key))
+                column.set("this", _identifier(key, schema.dialect))
                 changes += 1
             elif pair is not None:
                 other = _other_side(column)
                 assert isinstance(other, exp.Column)
-                column.set("this", exp.to_identifier(pair[0]))
-                other.set("this", exp.to_identifier(pair[1]))
+                column.set("this", _identifier(pair[0], schema.dialect))
+                other.set("this", _identifier(pair[1], schema.dialect))
                 changes += 1
             elif len(holders) == 1 and not _same_alias_both_sides(column, holders[0]):
                 column.set("table", exp.to_identifier(holders[0]))

@@ -157,7 +157,7 @@ def value_hint(matches: list[ValueMatch]) -> str:
         return ""
     grouped: dict[str, list[ValueMatch]] = {}
     for match in matches:
-        grouped.setdefault(match.value.lower(), []).append(match)
+        grouped.setdefault(match.value, []).append(match)  # 'USA' and 'usa' stay apart
     parts = []
     for spots in grouped.values():
         part = spots[0].hint()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from nlsql.errors import SqlFailed, SqlRejected
@@ -95,6 +97,8 @@ def test_broken_reference_is_repaired_to_the_working_query(database, broken, mea
     # USING merges the two DepartmentId columns into one
     "SELECT DepartmentId, AuthorName FROM Author JOIN Department USING (DepartmentId)",
     "SELECT ToolName FROM Tool UNION SELECT JobName FROM Job",
+    # SQLite's implicit rowid is a column of every table
+    "SELECT a.AuthorName FROM Author AS a JOIN Jidouka AS j ON a.rowid = j.AuthorId",
 ])
 def test_valid_queries_are_never_touched(database, sql):
     _rows(database, sql)  # runs as written
@@ -110,6 +114,9 @@ def test_valid_queries_are_never_touched(database, sql):
     "SELECT DepartmentId FROM Author AS a JOIN Jidouka AS j ON a.AuthorId = j.AuthorId",
     # joining Author for AuthorName would make the bare DepartmentId ambiguous
     "SELECT DepartmentId, j.AuthorName FROM Jidouka AS j",
+    # Author, joined before, has GroupDCId: a wrong alias, not a wrong join key
+    "SELECT a.AuthorName, g.GroupDCName FROM Author AS a JOIN Department AS d "
+    "ON a.DepartmentId = d.DepartmentId JOIN GroupDC AS g ON d.GroupDCId = g.GroupDCId",
 ])
 def test_unrepairable_queries_are_left_alone(database, sql):
     assert _repair(database, sql) is None
@@ -146,6 +153,14 @@ def test_a_join_key_is_only_rewritten_when_one_foreign_key_ties_the_tables():
     # source or destination? two foreign keys tie flight to airport: the model must say
     assert repair_columns("SELECT f.id FROM flight AS f JOIN airport AS a ON f.city = a.city",
                           schema, "sqlite") is None
+
+
+def test_rewritten_names_keep_the_quoting_their_dialect_needs(database):
+    schema = dataclasses.replace(database.schema(), dialect="postgresql")
+    fixed = repair_columns('SELECT COUNT(*) FROM "Jidouka" AS j JOIN "Department" AS d '
+                           'ON j."DepartmentName" = d."DepartmentName"', schema, "postgres")
+    # PostgreSQL folds unquoted names to lower case: DepartmentId would not exist
+    assert fixed is not None and 'ON j."DepartmentId" = d."DepartmentId"' in fixed
 
 
 def test_the_pipeline_runs_the_repaired_query(database, tiny_model):

@@ -49,6 +49,10 @@ def test_longest_phrase_wins_and_common_words_are_ignored():
     assert value_hint(index.matches("Georgia and North America")) == (
         "(Values in the database: region.name = 'North America'; "
         "country.name = 'Georgia' (also state.name))")
+    index.add("airline", "country", ["georgia"])  # spelled otherwise: its own equality
+    assert value_hint(index.matches("Georgia")) == (
+        "(Values in the database: country.name = 'Georgia' (also state.name); "
+        "airline.country = 'georgia')")
 
 
 def test_an_unreadable_column_is_skipped():

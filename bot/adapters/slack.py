@@ -198,20 +198,21 @@ class SlackAdapter:
                                                  name=THINKING))
         placeholder = await client.chat_postMessage(
             channel=channel, thread_ts=root, text="Looking that up…")
+        uploaded = False
 
-        async def show_table(early: Reply) -> None:  # the table first, the sentence next
-            text, blocks = render(early)
+        async def post(reply: Reply) -> None:
+            nonlocal uploaded
+            text, blocks = render(reply)
             await client.chat_update(channel=channel, ts=placeholder["ts"], text=text,
                                      blocks=blocks)
+            if needs_file(reply) and not uploaded:  # the note in the message promises it
+                await client.files_upload_v2(
+                    channel=channel, thread_ts=root, content=reply.table.to_csv(),
+                    filename="askdb-result.csv", title="Full result (CSV)")
+                uploaded = True
 
-        reply = await self.conversation.handle(message, on_table=show_table)
-        text, blocks = render(reply)
-        await client.chat_update(channel=channel, ts=placeholder["ts"], text=text,
-                                 blocks=blocks)
-        if needs_file(reply):
-            await client.files_upload_v2(
-                channel=channel, thread_ts=root, content=reply.table.to_csv(),
-                filename="askdb-result.csv", title="Full result (CSV)")
+        # the table first (as soon as the query has run), then with the model's sentence
+        await post(await self.conversation.handle(message, on_table=post))
 
     async def on_verdict(self, ack, body, client):
         await ack()
