@@ -77,6 +77,7 @@ def load_for_training(model_dir: str | Path, config: TrainConfig, device: str | 
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
+        _keep_4bit_layout(model)
     else:
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device)
         if config.gradient_checkpointing:
@@ -90,6 +91,19 @@ def load_for_training(model_dir: str | Path, config: TrainConfig, device: str | 
     )
     torch.manual_seed(config.seed)  # LoRA's A matrices start random: same seed, same run
     return get_peft_model(model, lora), device
+
+
+def _keep_4bit_layout(model) -> None:
+    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel.
+
+    On CPUs with AVX-512 BF16, a 4-bit layer's first no-grad forward in eval mode (the
+    held-out loss) rewrites its weight into a packed layout, in place; that fails on
+    layers narrower than a quantisation block and leaves the frozen base in another
+    format for the training steps that follow. Training wants one layout throughout.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def _optimizer(model, config: TrainConfig, device: str):
