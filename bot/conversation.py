@@ -84,10 +84,8 @@ class Conversation:
             history = await asyncio.to_thread(
                 self.store.history, message.thread_key, self.history_turns
             )
-            if phrase:
-                return await asyncio.to_thread(self.asker.ask, message.text, history)
             return await asyncio.to_thread(self.asker.ask, message.text, history,
-                                           phrase=False)
+                                           phrase=phrase)
         except AskdbError as err:
             return Answer(question=message.text, answer=err.user_message,
                           error=err.user_message, error_kind=err.kind)

@@ -106,8 +106,9 @@ def _merges_columns(select: exp.Expression) -> bool:
                for join in select.args.get("joins") or [])
 
 
-def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
-    """For ``A.x = B.y`` with no ``x`` in A: A's column that a foreign key pairs with B.y."""
+def _equated_tables(column: exp.Column, scope: Scope, schema: Schema
+                    ) -> tuple[exp.Column, Table, Table] | None:
+    """For ``A.x = B.y``: the other side's column and the schema tables of A and B."""
     other = _other_side(column)
     if not isinstance(other, exp.Column) or not other.table:
         return None
@@ -115,18 +116,26 @@ def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
     if not isinstance(mine, exp.Table) or not isinstance(theirs, exp.Table):
         return None
     a, b = schema.table(mine.name), schema.table(theirs.name)
-    if a is None or b is None:
+    return None if a is None or b is None else (other, a, b)
+
+
+def _key_pairs(a: Table, b: Table) -> list[tuple[str, str]]:
+    """(A's column, B's column) of every single-column foreign key between A and B."""
+    pairs = [(fk.columns[0], fk.ref_columns[0]) for fk in a.foreign_keys  # A REFERENCES B
+             if len(fk.columns) == 1 and fk.ref_table.lower() == b.name.lower()]
+    pairs += [(fk.ref_columns[0], fk.columns[0]) for fk in b.foreign_keys  # B REFERENCES A
+              if len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()]
+    return pairs
+
+
+def _join_key(column: exp.Column, scope: Scope, schema: Schema) -> str | None:
+    """For ``A.x = B.y`` with no ``x`` in A: A's column that a foreign key pairs with B.y."""
+    equated = _equated_tables(column, scope, schema)
+    if equated is None:
         return None
+    other, a, b = equated
     target = other.name.lower()
-    for fk in a.foreign_keys:  # A.a REFERENCES B(y)
-        if (len(fk.columns) == 1 and fk.ref_table.lower() == b.name.lower()
-                and fk.ref_columns[0].lower() == target):
-            return fk.columns[0]
-    for fk in b.foreign_keys:  # B.y REFERENCES A(a)
-        if (len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()
-                and fk.columns[0].lower() == target):
-            return fk.ref_columns[0]
-    return None
+    return next((mine for mine, theirs in _key_pairs(a, b) if theirs.lower() == target), None)
 
 
 def _join_of_condition(column: exp.Column) -> exp.Join | None:
@@ -152,36 +161,30 @@ def _visible_at(join: exp.Join, select: exp.Expression) -> set[str]:
 
 
 def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema,
-                      holders: list[str]) -> tuple[str, str] | None:
+                      holders: list[str]) -> tuple[exp.Column, str, str] | None:
     """For ``ON A.x = B.y`` where A has no ``x``: the one foreign key that ties A to B.
 
     ``Documents JOIN Templates ON Documents.Template_Type_Code = Templates.Template_Type_
     Code``: the model meant to join the two tables and guessed the key from a column B
     shares with a third table. When exactly one single-column foreign key links A and B,
     and no other table this ON clause can see has ``x`` (then ``A`` may just be the wrong
-    alias), the join condition becomes that key pair, ``(A's column, B's column)``;
-    joining another copy of B through A's key instead would pair B's rows with each
-    other on a column that is not a key, multiplying them.
+    alias), the join condition becomes that key pair: returns B's column in the query
+    with (A's key column, B's key column). Joining another copy of B through A's key
+    instead would pair B's rows with each other on a column that is not a key,
+    multiplying them.
     """
-    other = _other_side(column)
     join = _join_of_condition(column)
-    if not isinstance(other, exp.Column) or not other.table or join is None:
+    equated = _equated_tables(column, scope, schema) if join is not None else None
+    if join is None or equated is None:
         return None
+    other, a, b = equated
     visible = _visible_at(join, scope.expression)
     if any(h.lower() != other.table.lower() and h.lower() in visible for h in holders):
         return None
-    mine, theirs = scope.sources.get(column.table), scope.sources.get(other.table)
-    if not isinstance(mine, exp.Table) or not isinstance(theirs, exp.Table):
+    if a.name.lower() == b.name.lower() or other.name.lower() not in _lower_columns(b):
         return None
-    a, b = schema.table(mine.name), schema.table(theirs.name)
-    if a is None or b is None or a.name.lower() == b.name.lower() \
-            or other.name.lower() not in _lower_columns(b):
-        return None
-    pairs = {(fk.columns[0], fk.ref_columns[0]) for fk in a.foreign_keys
-             if len(fk.columns) == 1 and fk.ref_table.lower() == b.name.lower()}
-    pairs |= {(fk.ref_columns[0], fk.columns[0]) for fk in b.foreign_keys
-              if len(fk.columns) == 1 and fk.ref_table.lower() == a.name.lower()}
-    return pairs.pop() if len(pairs) == 1 else None
+    pairs = set(_key_pairs(a, b))
+    return (other, *pairs.pop()) if len(pairs) == 1 else None
 
 
 def _identifier(name: str, dialect: str) -> exp.Identifier:
@@ -280,10 +283,9 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                 column.set("this", _identifier(key, schema.dialect))
                 changes += 1
             elif pair is not None:
-                other = _other_side(column)
-                assert isinstance(other, exp.Column)
-                column.set("this", _identifier(pair[0], schema.dialect))
-                other.set("this", _identifier(pair[1], schema.dialect))
+                other, mine, theirs = pair
+                column.set("this", _identifier(mine, schema.dialect))
+                other.set("this", _identifier(theirs, schema.dialect))
                 changes += 1
             elif len(holders) == 1 and not _same_alias_both_sides(column, holders[0]):
                 column.set("table", exp.to_identifier(holders[0]))

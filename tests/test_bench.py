@@ -29,3 +29,15 @@ def test_bench_json_with_baseline_and_concurrency(tiny_model_dir, sample_url, tm
     assert out["concurrent"] == {**out["concurrent"], "concurrency": 4, "answered": 4}
     # the tiny model writes no valid SQL: the accuracy of the very run says so
     assert out["ex"] == 0.0 and out["baseline_ex"] == 0.0 and out["errors"] == 13
+
+
+def test_time_to_table_leaves_out_the_models_sentence():
+    from askdb.bench import BenchRun
+    from nlsql import Answer
+
+    run = BenchRun("x")
+    for total, answer in ((3.0, 1.0), (2.0, 0.0), (5.0, 1.5)):
+        run.add(Answer("q", timings={"total": total, "answer": answer}), correct=True)
+    out = run.summary()
+    assert out["stages"]["to_table"]["p50_s"] == 2.0 and out["table_p50_s"] == 2.0
+    assert out["table_p95_s"] == 3.5 and out["p95_s"] == 5.0

@@ -123,7 +123,7 @@ async def test_corrections_from_the_web_chat_become_examples(tiny_model, sample_
 
 async def test_an_unexpected_failure_is_a_polite_line_and_recorded(store):
     class Broken:
-        def ask(self, question, history):
+        def ask(self, question, history, *, phrase=True):
             raise RuntimeError("boom")
 
         def run_sql(self, sql):
