@@ -6,6 +6,8 @@ path must come back as a one-line message, and the server must keep serving.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -134,3 +136,24 @@ async def test_an_unexpected_failure_is_a_polite_line_and_recorded(store):
         body = await (await client.post("/api/chat", json={"thread": "x", "text": "hi"})).json()
     assert body["error_kind"] == "internal" and "boom" not in body["error"]
     assert store.turns("web:x")[0]["error_kind"] == "internal"
+
+
+async def test_the_page_gets_the_table_first_then_the_sentence(store):
+    """With Accept: application/x-ndjson, one JSON line per version of the reply."""
+    from tests.test_conversation import Asker
+
+    app = build_app(Conversation(Asker(), store))
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post("/api/chat", json={"thread": "t-s", "text": "saved?"},
+                                     headers={"Accept": "application/x-ndjson"})
+        assert response.headers["Content-Type"].startswith("application/x-ndjson")
+        lines = (await response.text()).splitlines()
+        plain = await (await client.post("/api/chat", json={"thread": "t-p", "text": "x"})
+                       ).json()
+    early, final = (json.loads(line) for line in lines)
+    assert early["final"] is False and early["text"] == "Found 2 rows. …"
+    assert early["columns"] == ["DepartmentName", "Saved"] and early["turn_id"]
+    assert final["final"] is True and final["text"] == "DC2 saved the most."
+    assert final["turn_id"] == early["turn_id"] and final["rows"] == early["rows"]
+    assert plain["text"] == "DC2 saved the most." and "final" not in plain
+    assert store.turns("web:t-s")[0]["answer"] == "DC2 saved the most."

@@ -1,7 +1,10 @@
 """Local web chat: a page at ``/`` and a JSON endpoint the page posts questions to.
 
 Inbound: ``POST /api/chat`` ``{"thread": ..., "text": ...}`` -> IncomingMessage.
-Outbound: Reply -> JSON; the page renders the table, SQL and answer itself.
+Outbound: Reply -> JSON; the page renders the table, SQL and answer itself. A client that
+sends ``Accept: application/x-ndjson`` (the page does) gets one JSON line per version of
+the reply instead: the table as soon as the query has run, then the reply with the model's
+sentence, which replaces it; so the web chat shows the table first, like Slack and Teams.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..messages import IncomingMessage, Reply
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+NDJSON = "application/x-ndjson"
 CONVERSATION_KEY = web.AppKey("conversation", Conversation)
 
 
@@ -42,12 +46,25 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
-async def chat(request: web.Request) -> web.Response:
+async def chat(request: web.Request) -> web.StreamResponse:
     payload = await _read_object(request, '{"thread": "t1", "text": "your question"}')
     if isinstance(payload, web.Response):
         return payload
     message = to_incoming(payload, request.remote or "")
-    return _reply_json(await request.app[CONVERSATION_KEY].handle(message))
+    conversation = request.app[CONVERSATION_KEY]
+    if NDJSON not in request.headers.get("Accept", ""):
+        return _reply_json(await conversation.handle(message))
+    response = web.StreamResponse(headers={"Content-Type": f"{NDJSON}; charset=utf-8",
+                                           "Cache-Control": "no-store"})
+    await response.prepare(request)
+
+    async def send(reply: Reply, final: bool = False) -> None:
+        line = json.dumps({**to_payload(reply), "final": final}, ensure_ascii=False)
+        await response.write(line.encode("utf-8") + b"\n")
+
+    await send(await conversation.handle(message, on_table=send), final=True)
+    await response.write_eof()
+    return response
 
 
 async def feedback(request: web.Request) -> web.Response:
