@@ -97,8 +97,16 @@ def prompt_messages(database: ReadOnlyDatabase, question: str,
                     history: Sequence[HistoryTurn] = (), examples: Sequence[Example] = (),
                     budget_chars: int = 12_000, link_values: bool = True,
                     ) -> list[dict[str, str]]:
-    """The chat the model sees for a question: what training must reproduce exactly."""
-    shown = linked_question(database, question) if link_values else question
+    """The chat the model sees for a question: what training must reproduce exactly.
+
+    Worked examples get the same value line as the question: shown how a hinted value
+    became a filter (or a join to the table that holds it), the model follows the hint
+    under its own question too.
+    """
+    shown = question
+    if link_values:
+        shown = linked_question(database, question)
+        examples = [Example(linked_question(database, e.question), e.sql) for e in examples]
     return build_messages(prompt_schema(database, question, budget_chars), database.dialect,
                           shown, history, examples)
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from nlsql import values
 from nlsql.execute import ReadOnlyDatabase
 from nlsql.pipeline import prompt_messages
+from nlsql.prompting import Example
 from nlsql.schema import Column, Schema, Table
 from nlsql.values import ValueIndex, build_index, database_values, value_hint
 
@@ -83,6 +84,20 @@ def test_the_hint_goes_with_the_question_not_the_schema(sample_url):
         assert linked[0] == plain[0]  # the system prefix (and its KV cache) is unchanged
         assert linked[-1]["content"] == ("What did DC1 build?\n(Values in the database: "
                                          "Department.DepartmentName = 'DC1')")
+    finally:
+        db.dispose()
+
+
+def test_worked_examples_get_the_same_value_line(sample_url):
+    db = ReadOnlyDatabase(sample_url)
+    example = Example("How many improvements did DC2 make?", "SELECT COUNT(*) FROM x")
+    try:
+        messages = prompt_messages(db, "What did DC1 build?", examples=[example])
+        assert messages[1]["content"] == ("How many improvements did DC2 make?\n(Values in "
+                                          "the database: Department.DepartmentName = 'DC2')")
+        assert "SELECT COUNT(*) FROM x" in messages[2]["content"]
+        plain = prompt_messages(db, "What did DC1 build?", [], [example], link_values=False)
+        assert plain[1]["content"] == example.question
     finally:
         db.dispose()
 
