@@ -235,12 +235,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             learn, test = ev.learn_split(items, args.learn_split)
             without, s0 = ([], {"ex": None}) if args.with_examples_only else \
                 ev.evaluate_items(evaluator, test, desc="without examples")
-            # as many examples per question as the bot shows (ASKDB_EXAMPLES)
-            lookup = ev.example_lookup(learn, max(1, settings.examples_k))
-            scored, summary = ev.evaluate_items(evaluator, test, lookup, desc="with examples")
+            k = max(1, settings.examples_k)  # as many per question as the bot shows
+            scored, summary = ev.evaluate_items(evaluator, test, ev.example_lookup(learn, k),
+                                                desc="with examples")
             summary.update(ex_without_examples=s0["ex"], ex_with_examples=summary["ex"],
-                           learned=len(learn), tested=len(test),
-                           examples_k=max(1, settings.examples_k))
+                           learned=len(learn), tested=len(test), examples_k=k)
             scored = without + scored
         else:
             scored, summary = ev.evaluate_items(evaluator, items)

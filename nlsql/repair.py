@@ -174,8 +174,10 @@ def _foreign_key_pair(column: exp.Column, scope: Scope, schema: Schema,
     multiplying them.
     """
     join = _join_of_condition(column)
-    equated = _equated_tables(column, scope, schema) if join is not None else None
-    if join is None or equated is None:
+    if join is None:
+        return None
+    equated = _equated_tables(column, scope, schema)
+    if equated is None:
         return None
     other, a, b = equated
     visible = _visible_at(join, scope.expression)

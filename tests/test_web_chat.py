@@ -15,6 +15,7 @@ from askdb.settings import Settings
 from bot.conversation import Conversation
 from bot.server import build_app
 from nlsql import Answerer, LazyText2Sql, ModelUnavailable, ReadOnlyDatabase, Text2Sql
+from tests.fixed_asker import Asker
 
 
 @pytest.fixture
@@ -140,8 +141,6 @@ async def test_an_unexpected_failure_is_a_polite_line_and_recorded(store):
 
 async def test_the_page_gets_the_table_first_then_the_sentence(store):
     """With Accept: application/x-ndjson, one JSON line per version of the reply."""
-    from tests.test_conversation import Asker
-
     app = build_app(Conversation(Asker(), store))
     async with TestClient(TestServer(app)) as client:
         response = await client.post("/api/chat", json={"thread": "t-s", "text": "saved?"},

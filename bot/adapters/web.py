@@ -59,8 +59,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
 
     async def send(reply: Reply, final: bool = False) -> None:
-        line = json.dumps({**to_payload(reply), "final": final}, ensure_ascii=False)
-        await response.write(line.encode("utf-8") + b"\n")
+        await response.write(_dumps({**to_payload(reply), "final": final}).encode() + b"\n")
 
     await send(await conversation.handle(message, on_table=send), final=True)
     await response.write_eof()
@@ -117,8 +116,12 @@ async def _read_object(request: web.Request, example: str) -> dict | web.Respons
     return payload
 
 
+def _dumps(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False)  # Vietnamese stays readable
+
+
 def _reply_json(reply: Reply) -> web.Response:
-    return web.json_response(to_payload(reply), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(to_payload(reply), dumps=_dumps)
 
 
 def _error(status: int, message: str) -> web.Response:
