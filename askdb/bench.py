@@ -57,9 +57,23 @@ class BenchRun:
         self.correct += correct
         self.errors += answer.error is not None
 
-    def summary(self) -> dict:
+    @classmethod
+    def merged(cls, label: str, runs) -> BenchRun:
+        """One run made of several (the sample and the Spider questions together)."""
+        out = cls(label)
+        for run in runs:
+            out.seconds += run.seconds
+            for stage, values in run.stages.items():
+                out.stages.setdefault(stage, []).extend(values)
+            out.new_tokens += run.new_tokens
+            out.decode_s += run.decode_s
+            out.correct += run.correct
+            out.errors += run.errors
+        return out
+
+    def summary(self, stages: bool = True) -> dict:
         n = len(self.seconds)
-        return {
+        figures = {
             "n": n,
             "p50_s": _pct(self.seconds, 50), "p95_s": _pct(self.seconds, 95),
             "table_p50_s": _pct(self.stages.get(TO_TABLE, []), 50),
@@ -67,9 +81,18 @@ class BenchRun:
             "ex": round(self.correct / n, 4) if n else 0.0,
             "errors": self.errors,
             "tokens_per_s": round(self.new_tokens / self.decode_s, 2) if self.decode_s else 0.0,
-            "stages": {s: {"p50_s": _pct(v, 50), "p95_s": _pct(v, 95)}
-                       for s, v in self.stages.items()},
         }
+        if stages:
+            figures["stages"] = {s: {"p50_s": _pct(v, 50), "p95_s": _pct(v, 95)}
+                                 for s, v in self.stages.items()}
+        return figures
+
+
+def comparison(result: dict, baseline: dict) -> dict:
+    """The baseline's figures beside a run's, and the speed-up measured side by side."""
+    return {"baseline_p50_s": baseline["p50_s"], "baseline_p95_s": baseline["p95_s"],
+            "baseline_ex": baseline["ex"], "baseline_tokens_per_s": baseline["tokens_per_s"],
+            "speedup": round(baseline["p50_s"] / result["p50_s"], 2) if result["p50_s"] else None}
 
 
 def _pct(values: Sequence[float], pct: int) -> float:
@@ -155,4 +178,7 @@ def report(result: dict) -> str:
     keys = ("n", "p50_s", "p95_s", "table_p50_s", "table_p95_s", "ex", "tokens_per_s",
             "peak_rss_mb", "baseline_p50_s", "baseline_ex", "speedup", "concurrent")
     lines += [f"{k:>15}: {result[k]}" for k in keys if k in result]
+    for name, figures in result.get("sets", {}).items():
+        shown = ", ".join(f"{k} {figures[k]}" for k in keys if k in figures)
+        lines.append(f"{name:>15}: {shown}")
     return "\n".join(lines)

@@ -218,6 +218,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     folder = Path(args.results) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     model = load_model(settings, adapter=args.adapter or True)
+    if args.memo:
+        from training.memo import MemoModel
+
+        model = MemoModel(model, Path(args.memo))
     evaluator = ev.Evaluator(model, data_dir, retries=settings.retries,
                              max_new_tokens=settings.max_new_tokens,
                              timeout_s=settings.query_timeout_s,
@@ -245,6 +249,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             scored, summary = ev.evaluate_items(evaluator, items)
     summary.update(dataset=name, model=settings.model, adapter=evaluator.model.adapter_version,
                    limit=args.limit,
+                   **({"memo_hits": model.hits, "memo_misses": model.misses} if args.memo else {}),
                    wall_seconds=round(time.perf_counter() - started, 1))
     ev.write_results(folder, scored, summary)
     if args.json:
@@ -318,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     evaluate.add_argument("--with-examples-only", action="store_true",
                           help="with --learn-split: skip the pass without examples")
+    evaluate.add_argument("--memo", metavar="FILE",
+                          help="remember generations in FILE and reuse them for prompts seen "
+                               "before (prompt experiments; its timings are not speed figures)")
     evaluate.add_argument("--adapter", help="score this adapter instead of the promoted one: a "
                           "version (v0003), an adapter file/folder, or 'none' for the base")
     evaluate.set_defaults(func=cmd_eval)

@@ -21,9 +21,13 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     ensure_sample_database(settings)
     sample_url = settings.effective_database_url
-    items = bench.sample_items(sample_url)
+    sets: dict[str, list[bench.BenchItem]] = {}
+    if not args.spider_only:
+        sets["sample"] = bench.sample_items(sample_url)
     if args.spider:
-        items += bench.spider_items(Path(args.data_dir), args.spider)
+        sets["spider"] = bench.spider_items(Path(args.data_dir), args.spider)
+    if not sets:
+        raise SystemExit("askdb bench: --spider-only needs --spider N")
 
     def evaluator(model) -> Evaluator:
         return Evaluator(model, Path(args.data_dir), retries=settings.retries,
@@ -34,21 +38,25 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     model = load_model(settings)
     engines = evaluator(model)
-    run = bench.run_sequential(engines, items, type(model).__name__)
+    runs = {name: bench.run_sequential(engines, items, type(model).__name__)
+            for name, items in sets.items()}
+    run = bench.BenchRun.merged(type(model).__name__, runs.values())
     result = {"backend": run.label, **run.summary()}
-    if args.concurrency:
+    if len(runs) > 1:  # each set's own figures, so a ratio never mixes the two
+        result["sets"] = {name: r.summary(stages=False) for name, r in runs.items()}
+    if args.concurrency and "sample" in sets:
         result["concurrent"] = asyncio.run(_concurrent(
-            settings, engines.engine(sample_url), items, args.concurrency))
+            settings, engines.engine(sample_url), sets["sample"], args.concurrency))
     result["peak_rss_mb"] = bench.peak_rss_mb()
     if args.compare:
         plain = Text2SqlModel.load(resolve_model_path(settings.model, settings.cache_path))
         plain.use_prefix_cache = False
-        baseline = bench.run_sequential(evaluator(plain), items, "plain generate").summary()
-        result.update(baseline_p50_s=baseline["p50_s"], baseline_p95_s=baseline["p95_s"],
-                      baseline_ex=baseline["ex"],
-                      baseline_tokens_per_s=baseline["tokens_per_s"],
-                      speedup=round(baseline["p50_s"] / result["p50_s"], 2)
-                      if result["p50_s"] else None)
+        plain_runs = {name: bench.run_sequential(evaluator(plain), items, "plain generate")
+                      for name, items in sets.items()}
+        baseline = bench.BenchRun.merged("plain generate", plain_runs.values()).summary()
+        result.update(bench.comparison(result, baseline))
+        for name, figures in result.get("sets", {}).items():
+            figures.update(bench.comparison(figures, plain_runs[name].summary(stages=False)))
         result["peak_rss_mb"] = bench.peak_rss_mb()
     if args.json:
         print(json.dumps(result))
@@ -78,6 +86,8 @@ def add_parsers(sub) -> None:
     b = sub.add_parser("bench", help="speed per stage and accuracy of the same run")
     b.add_argument("--spider", type=int, default=0,
                    help="also N evenly spread Spider dev questions")
+    b.add_argument("--spider-only", action="store_true",
+                   help="with --spider N: leave out the sample database's questions")
     b.add_argument("--data-dir", default="../shared/benchmarks")
     b.add_argument("--concurrency", type=int, default=0,
                    help="also send N threads' questions at once through the chat path")

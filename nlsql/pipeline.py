@@ -30,6 +30,7 @@ from .repair import repair_columns
 from .review import id_compared_with_text, missing_column_hint
 from .schema import schema_text as render_schema
 from .selection import select_tables
+from .sqlite_strings import sqlite_strings
 from .values import database_values, value_hint
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,10 @@ class Text2Sql:
 
         The repair comes first so that the guard judges exactly what will run.
         """
-        repaired = repair_columns(sql, self.database.schema(), self.database.dialect)
+        schema = self.database.schema()
+        if self.database.dialect == "sqlite":
+            sql = sqlite_strings(sql, schema)
+        repaired = repair_columns(sql, schema, self.database.dialect)
         return (guard or self.guard()).check(repaired or sql)
 
     def run_sql(self, sql: str) -> tuple[str, ResultTable]:

@@ -23,6 +23,24 @@ def sample_url(sample_db) -> str:
     return f"sqlite:///{sample_db}"
 
 
+@pytest.fixture(scope="module")
+def sample_database(sample_url):
+    """The sample database opened read-only, as the pipeline opens it."""
+    from nlsql.execute import ReadOnlyDatabase
+
+    db = ReadOnlyDatabase(sample_url)
+    yield db
+    db.dispose()
+
+
+def guarded_rows(database, sql: str) -> list:
+    """Sorted rows of ``sql`` run through the guard on ``database``."""
+    from nlsql.guard import SqlGuard
+
+    guard = SqlGuard(database.dialect, database.schema().table_names, 1000)
+    return sorted(database.run(guard.check(sql)).rows)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     from tests.tiny_model import build_tiny_model

@@ -7,22 +7,18 @@ import dataclasses
 import pytest
 
 from nlsql.errors import SqlFailed, SqlRejected
-from nlsql.execute import ReadOnlyDatabase
-from nlsql.guard import SqlGuard
 from nlsql.pipeline import Text2Sql
 from nlsql.repair import repair_columns
+from tests.conftest import guarded_rows
 
 
 @pytest.fixture(scope="module")
-def database(sample_url):
-    db = ReadOnlyDatabase(sample_url)
-    yield db
-    db.dispose()
+def database(sample_database):
+    return sample_database
 
 
 def _rows(database, sql):
-    guard = SqlGuard("sqlite", database.schema().table_names, 1000)
-    return sorted(database.run(guard.check(sql)).rows)
+    return guarded_rows(database, sql)
 
 
 def _repair(database, sql):
