@@ -224,6 +224,28 @@ class Text2Sql:
         messages = prompt_messages(self.database, question, history, examples,
                                    self.schema_budget_chars, self.link_values)
         clock.lap("prompt")
+        try:
+            answer.table = self._query(messages, answer, clock, guard)
+        except (SqlFailed, SqlRejected, NotSql) as err:
+            if not examples:
+                raise
+            # worked examples can mislead (a join or filter copied from a different
+            # question); a query that still fails after its repair gets the plain prompt
+            log.info("failed with worked examples (%s); asking without them", err.kind)
+            messages = prompt_messages(self.database, question, history, (),
+                                       self.schema_budget_chars, self.link_values)
+            clock.lap("prompt")
+            answer.table = self._query(messages, answer, clock, guard)
+        assert answer.table is not None
+        if phrase or not self.answerer.uses_model(answer.table):
+            answer.answer = self.answerer.answer(question, answer.table)
+        else:
+            answer.answer = self.answerer.instant(question, answer.table)
+            answer.unphrased = True
+        clock.lap("answer")
+
+    def _query(self, messages, answer: Answer, clock: _Clock, guard: SqlGuard) -> ResultTable:
+        """Generate, repair, guard and run; a refused query goes back to the model."""
         for attempt in range(self.retries + 1):
             sql = self._generate(messages, answer, clock)
             answer.sql = sql
@@ -235,9 +257,9 @@ class Text2Sql:
                 problem = None if last else id_compared_with_text(
                     self.database.schema(), guarded.sql, self.database.dialect)
                 if problem is None:
-                    answer.table = self.database.run(guarded)
+                    table = self.database.run(guarded)
                     clock.lap("execute")
-                    break
+                    return table
                 log.info("repairing before running: %s", problem)
             except (SqlFailed, SqlRejected) as err:
                 clock.lap("execute")
@@ -248,13 +270,7 @@ class Text2Sql:
                     self.database.schema(), err.user_message)
                 log.info("retrying after: %s", problem)
             messages = retry_messages(messages, sql, problem)
-        assert answer.table is not None
-        if phrase or not self.answerer.uses_model(answer.table):
-            answer.answer = self.answerer.answer(question, answer.table)
-        else:
-            answer.answer = self.answerer.instant(question, answer.table)
-            answer.unphrased = True
-        clock.lap("answer")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _generate(self, messages, answer: Answer, clock: _Clock) -> str:
         generation = self.model.generate(messages, self.max_new_tokens, sql_is_complete)

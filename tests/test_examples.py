@@ -50,3 +50,39 @@ def test_examples_import_command(tmp_path, sample_url):
     assert "imported 1 examples" in result.stdout
     assert "line 2: skipped (I won't run that SQL" in result.stderr
     assert [r["question"] for r in ExampleStore(state).all()] == ["How many tools?"]
+
+
+class _Recording:
+    """The real model, with every prompt it is given kept for the test to read."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.prompts: list[list[dict]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def generate(self, messages, *args, **kwargs):
+        self.prompts.append(list(messages))
+        return self.model.generate(messages, *args, **kwargs)
+
+
+def test_a_query_failing_with_examples_is_asked_again_without_them(sample_database,
+                                                                     tiny_model):
+    """Examples can mislead; the plain prompt gets its own try (the tiny model never
+    writes working SQL, so every path here ends in failure)."""
+    from nlsql import Example, Text2Sql
+
+    model = _Recording(tiny_model)
+    engine = Text2Sql(sample_database, model, retries=0, max_new_tokens=8)
+    examples = [Example("List the departments.", "SELECT DepartmentName FROM Department")]
+    answer = engine.ask("How many departments are there?", examples=examples)
+    assert not answer.ok and answer.error_kind in {"not_sql", "sql_failed", "sql_rejected"}
+    with_examples, without = model.prompts
+    assert "List the departments." in [m["content"] for m in with_examples]
+    assert [m["role"] for m in without] == ["system", "user"]
+    assert without[-1] == with_examples[-1]  # the same question, only the examples gone
+
+    model.prompts.clear()
+    engine.ask("How many departments are there?", examples=[])
+    assert len(model.prompts) == 1  # without examples there is nothing to fall back to
