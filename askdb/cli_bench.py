@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from training.evaluate import Evaluator
 
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,6 +47,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     result = {"backend": run.label, **run.summary()}
     if len(runs) > 1:  # each set's own figures, so a ratio never mixes the two
         result["sets"] = {name: r.summary(stages=False) for name, r in runs.items()}
+    # the baseline may take many times longer: what is measured so far is kept in the log
+    log.info("askdb bench, %s: %s", run.label,
+             json.dumps({k: v for k, v in result.items() if k != "stages"}))
     if args.concurrency and "sample" in sets:
         result["concurrent"] = asyncio.run(_concurrent(
             settings, engines.engine(sample_url), sets["sample"], args.concurrency))
