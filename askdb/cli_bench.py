@@ -31,6 +31,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         sets["spider"] = bench.spider_items(Path(args.data_dir), args.spider)
     if not sets:
         raise SystemExit("askdb bench: --spider-only needs --spider N")
+    if args.concurrency and "sample" not in sets:
+        raise SystemExit("askdb bench: --concurrency asks the sample database's questions; "
+                         "leave out --spider-only")
 
     def evaluator(model) -> Evaluator:
         return Evaluator(model, Path(args.data_dir), retries=settings.retries,
@@ -50,7 +53,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     # the baseline may take many times longer: what is measured so far is kept in the log
     log.info("askdb bench, %s: %s", run.label,
              json.dumps({k: v for k, v in result.items() if k != "stages"}))
-    if args.concurrency and "sample" in sets:
+    if args.concurrency:
         result["concurrent"] = asyncio.run(_concurrent(
             settings, engines.engine(sample_url), sets["sample"], args.concurrency))
     result["peak_rss_mb"] = bench.peak_rss_mb()

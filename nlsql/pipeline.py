@@ -112,6 +112,12 @@ def prompt_messages(database: ReadOnlyDatabase, question: str,
                           shown, history, examples)
 
 
+def _retryable(err: SqlFailed | SqlRejected) -> bool:
+    """A mistake another try can fix: the database refused it, or it named a table that
+    does not exist; not a query the guard refuses on purpose (a write, two statements)."""
+    return isinstance(err, SqlFailed) or "not part of" in err.user_message
+
+
 class Text2Sql:
     """Answers questions about one database with one model."""
 
@@ -226,9 +232,9 @@ class Text2Sql:
         clock.lap("prompt")
         try:
             answer.table = self._query(messages, answer, clock, guard)
-        except (SqlFailed, SqlRejected, NotSql) as err:
-            if not examples:
-                raise
+        except (SqlFailed, SqlRejected) as err:
+            if not examples or not _retryable(err):
+                raise  # a refusal on purpose (a write, two statements) stays one
             # worked examples can mislead (a join or filter copied from a different
             # question); a query that still fails after its repair gets the plain prompt
             log.info("failed with worked examples (%s); asking without them", err.kind)
@@ -263,8 +269,7 @@ class Text2Sql:
                 log.info("repairing before running: %s", problem)
             except (SqlFailed, SqlRejected) as err:
                 clock.lap("execute")
-                retryable = isinstance(err, SqlFailed) or "not part of" in err.user_message
-                if last or not retryable:
+                if last or not _retryable(err):
                     raise
                 problem = err.user_message + missing_column_hint(
                     self.database.schema(), err.user_message)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nlsql.examples import ExampleStore, database_key
 from tests.test_cli import askdb
 
@@ -52,37 +54,57 @@ def test_examples_import_command(tmp_path, sample_url):
     assert [r["question"] for r in ExampleStore(state).all()] == ["How many tools?"]
 
 
-class _Recording:
-    """The real model, with every prompt it is given kept for the test to read."""
 
-    def __init__(self, model) -> None:
-        self.model = model
+class _Scripted:
+    """Writes a set reply per kind of prompt, with or without worked examples, and keeps
+    every prompt: the fallback's control flow, tested without depending on what a real
+    model happens to write (the real model's path is covered by the integration tests)."""
+
+    def __init__(self, with_examples: str, without: str) -> None:
+        self.replies = {True: with_examples, False: without}
         self.prompts: list[list[dict]] = []
+        self.name, self.adapter_version = "scripted", None
 
-    def __getattr__(self, name):
-        return getattr(self.model, name)
+    def generate(self, messages, max_new_tokens=256, stop_when=None):
+        from nlsql.model import Generation
 
-    def generate(self, messages, *args, **kwargs):
         self.prompts.append(list(messages))
-        return self.model.generate(messages, *args, **kwargs)
+        text = self.replies[len(messages) > 2]
+        return Generation(text=text, prompt_tokens=10, new_tokens=5, prefill_s=0.0,
+                          decode_s=0.0)
 
 
-def test_a_query_failing_with_examples_is_asked_again_without_them(sample_database,
-                                                                     tiny_model):
-    """Examples can mislead; the plain prompt gets its own try (the tiny model never
-    writes working SQL, so every path here ends in failure)."""
-    from nlsql import Example, Text2Sql
+EXAMPLES = [("List the departments.", "SELECT DepartmentName FROM Department")]
 
-    model = _Recording(tiny_model)
-    engine = Text2Sql(sample_database, model, retries=0, max_new_tokens=8)
-    examples = [Example("List the departments.", "SELECT DepartmentName FROM Department")]
-    answer = engine.ask("How many departments are there?", examples=examples)
-    assert not answer.ok and answer.error_kind in {"not_sql", "sql_failed", "sql_rejected"}
+
+def _ask(database, model):
+    from nlsql import Answerer, Example, Text2Sql
+
+    engine = Text2Sql(database, model, Answerer(model, use_model=False), retries=0)
+    return engine.ask("How many departments are there?",
+                      examples=[Example(q, sql) for q, sql in EXAMPLES])
+
+
+def test_a_query_failing_with_examples_is_asked_again_without_them(sample_database):
+    """Examples can mislead (a column copied from another question); the plain prompt
+    gets its own try."""
+    model = _Scripted("```sql\nSELECT COUNT(DepartmentTitle) FROM Department\n```",
+                      "```sql\nSELECT COUNT(*) FROM Department\n```")
+    answer = _ask(sample_database, model)
+    assert answer.ok and answer.sql.startswith("SELECT COUNT(*) FROM Department")
+    assert list(answer.table.rows) == [(5,)]
     with_examples, without = model.prompts
     assert "List the departments." in [m["content"] for m in with_examples]
     assert [m["role"] for m in without] == ["system", "user"]
     assert without[-1] == with_examples[-1]  # the same question, only the examples gone
 
-    model.prompts.clear()
-    engine.ask("How many departments are there?", examples=[])
-    assert len(model.prompts) == 1  # without examples there is nothing to fall back to
+
+@pytest.mark.parametrize("reply", ["```sql\nDELETE FROM Department\n```",
+                                   "I can only help with questions about the data."])
+def test_a_refusal_or_no_sql_is_not_asked_again(sample_database, reply):
+    """A write refused on purpose must stay refused, and small talk must not cost a
+    second generation."""
+    model = _Scripted(reply, "```sql\nSELECT COUNT(*) FROM Department\n```")
+    answer = _ask(sample_database, model)
+    assert not answer.ok and answer.error_kind in {"sql_rejected", "not_sql"}
+    assert len(model.prompts) == 1

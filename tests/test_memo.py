@@ -25,3 +25,13 @@ def test_a_known_prompt_is_read_back_and_a_changed_one_generated(tiny_model, tmp
     again.generate(MESSAGES, max_new_tokens=7)  # another limit is another generation
     assert (again.hits, again.misses) == (1, 2)
     assert again.name == tiny_model.name  # everything else is the wrapped model's
+
+
+def test_another_stopping_rule_or_a_torn_line_is_generated_again(tiny_model, tmp_path):
+    memo_file = tmp_path / "memo.jsonl"
+    MemoModel(tiny_model, memo_file).generate(MESSAGES, max_new_tokens=6)
+    with memo_file.open("a") as out:
+        out.write('{"key": "abc", "generat')  # a run killed mid-write
+    again = MemoModel(tiny_model, memo_file)
+    again.generate(MESSAGES, max_new_tokens=6, stop_when=lambda text: ";" in text)
+    assert (again.hits, again.misses) == (0, 1)

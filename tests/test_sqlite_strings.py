@@ -32,6 +32,11 @@ def test_values_become_strings_and_the_result_is_unchanged(database, written, me
     assert _rows(database, written) == _rows(database, meant)  # SQLite read them so too
 
 
+def test_a_value_on_the_left_of_a_comparison_too(database):
+    assert sqlite_strings('SELECT COUNT(*) FROM Department WHERE "DC2" = DepartmentName',
+                          database.schema()).endswith("WHERE 'DC2' = DepartmentName")
+
+
 def test_an_embedded_quote_is_escaped(database):
     fixed = sqlite_strings('SELECT AuthorName FROM Author WHERE AuthorName = "O\'Neil"',
                            database.schema())
@@ -45,6 +50,12 @@ def test_an_embedded_quote_is_escaped(database):
     # an alias the query defines
     'SELECT DepartmentId, COUNT(*) AS "n" FROM Author GROUP BY DepartmentId HAVING 1 < "n"',
     "SELECT DepartmentName FROM Department WHERE DepartmentName = 'DC2'",
+    # aliases defined without AS, CTE column lists: SQLite reads these as the column
+    'SELECT * FROM (SELECT DepartmentId, COUNT(*) "n" FROM Author GROUP BY 1) WHERE 2 < "n"',
+    'SELECT DepartmentId, COUNT(*) n FROM Author GROUP BY DepartmentId HAVING 2 < "n"',
+    'WITH c("total") AS (SELECT COUNT(*) FROM Author) SELECT * FROM c WHERE 10 < "total"',
+    # does not parse: left as written, the database says what is wrong
+    'SELECT FROM WHERE = "DC2"',
 ])
 def test_names_are_left_alone(database, sql):
     assert sqlite_strings(sql, database.schema()) == sql
