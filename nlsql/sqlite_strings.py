@@ -41,7 +41,7 @@ def _defined_names(sql: str) -> set[str] | None:
     None when it does not parse (then nothing is rewritten)."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except SqlglotError:
+    except (SqlglotError, ValueError, RecursionError):  # the guard reports what is wrong
         return None
     names = {a.alias.lower() for a in tree.find_all(exp.Alias) if a.alias}
     for alias in tree.find_all(exp.TableAlias):
