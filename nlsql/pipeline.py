@@ -227,22 +227,21 @@ class Text2Sql:
         if examples is None:
             examples = self.example_source(question) if self.example_source else ()
             clock.lap("examples")
-        messages = prompt_messages(self.database, question, history, examples,
-                                   self.schema_budget_chars, self.link_values)
-        clock.lap("prompt")
+        def prompt(shown: Sequence[Example]) -> list[dict[str, str]]:
+            messages = prompt_messages(self.database, question, history, shown,
+                                       self.schema_budget_chars, self.link_values)
+            clock.lap("prompt")
+            return messages
+
         try:
-            answer.table = self._query(messages, answer, clock, guard)
+            answer.table = self._query(prompt(examples), answer, clock, guard)
         except (SqlFailed, SqlRejected) as err:
             if not examples or not _retryable(err):
                 raise  # a refusal on purpose (a write, two statements) stays one
             # worked examples can mislead (a join or filter copied from a different
             # question); a query that still fails after its repair gets the plain prompt
             log.info("failed with worked examples (%s); asking without them", err.kind)
-            messages = prompt_messages(self.database, question, history, (),
-                                       self.schema_budget_chars, self.link_values)
-            clock.lap("prompt")
-            answer.table = self._query(messages, answer, clock, guard)
-        assert answer.table is not None
+            answer.table = self._query(prompt(()), answer, clock, guard)
         if phrase or not self.answerer.uses_model(answer.table):
             answer.answer = self.answerer.answer(question, answer.table)
         else:

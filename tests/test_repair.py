@@ -9,16 +9,13 @@ import pytest
 from nlsql.errors import SqlFailed, SqlRejected
 from nlsql.pipeline import Text2Sql
 from nlsql.repair import repair_columns
-from tests.conftest import guarded_rows
+from tests.conftest import guarded_rows as _rows
 
 
 @pytest.fixture(scope="module")
 def database(sample_database):
     return sample_database
 
-
-def _rows(database, sql):
-    return guarded_rows(database, sql)
 
 
 def _repair(database, sql):

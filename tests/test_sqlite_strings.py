@@ -7,16 +7,13 @@ import pytest
 from nlsql.pipeline import Text2Sql
 from nlsql.review import id_compared_with_text
 from nlsql.sqlite_strings import sqlite_strings
-from tests.conftest import guarded_rows
+from tests.conftest import guarded_rows as _rows
 
 
 @pytest.fixture(scope="module")
 def database(sample_database):
     return sample_database
 
-
-def _rows(database, sql):
-    return guarded_rows(database, sql)
 
 
 @pytest.mark.parametrize("written, meant", [
