@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +28,11 @@ from .guard import SQLALCHEMY_TO_SQLGLOT, GuardedSql
 from .schema import Schema, SchemaCache, reflect_schema
 
 log = logging.getLogger(__name__)
+
+# A chat reply never needs more than this; a query that manufactures huge values
+# (zeroblob, repeat, group_concat over a cross join) must not exhaust the bot's memory.
+MAX_VALUE_BYTES = 8 * 2**20  # SQLite refuses to build a longer string or blob
+MAX_RESULT_BYTES = 32 * 2**20  # rows stop being fetched past this much data
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ def _sqlite_engine(url: URL) -> Engine:
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         # some real databases hold text that is not valid UTF-8
         conn.text_factory = lambda b: b.decode("utf-8", "replace")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return conn
 
     return sa.create_engine("sqlite://", creator=connect)
@@ -153,18 +160,22 @@ class ReadOnlyDatabase(SchemaCache):
     def run(self, guarded: GuardedSql) -> ResultTable:
         started = time.perf_counter()
         try:
-            with self.engine.connect() as conn:
+            # rows arrive in batches from a server-side cursor where the driver has one
+            # (PostgreSQL), so the byte budget applies before libpq buffers it all
+            with self.engine.connect().execution_options(
+                    stream_results=True, max_row_buffer=100) as conn:
                 stop = _install_sqlite_deadline(conn, started + self.timeout_s)
                 try:
                     result = conn.exec_driver_sql(guarded.sql)
                     columns = tuple(result.keys())
-                    rows = tuple(tuple(r) for r in result.fetchmany(guarded.max_rows))
+                    rows, cut = fetch_rows(result, guarded.max_rows, self.timeout_s)
+                    result.close()
                 finally:
                     stop()
                     conn.rollback()
         except sa.exc.DBAPIError as err:
             raise _classify(err, self.timeout_s) from err
-        truncated = guarded.capped and len(rows) >= guarded.max_rows
+        truncated = cut or (guarded.capped and len(rows) >= guarded.max_rows)
         return ResultTable(columns, rows, truncated, time.perf_counter() - started)
 
     def dispose(self) -> None:
@@ -178,6 +189,36 @@ def open_readonly(database_url: str, timeout_s: float = 30.0):
     if is_odbc_url(database_url):
         return OdbcDatabase(database_url, timeout_s)
     return ReadOnlyDatabase(database_url, timeout_s)
+
+
+def _size(value) -> int:
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return len(value)
+    return 16
+
+
+def fetch_rows(rows: Iterable, max_rows: int, timeout_s: float | None = None,
+               max_bytes: int = MAX_RESULT_BYTES) -> tuple[tuple[tuple, ...], bool]:
+    """At most ``max_rows`` rows and about ``max_bytes`` of data; True when cut short.
+
+    Rows are pulled one at a time, so a result too big to hold is never held whole.
+    A streamed result is fetched in several round trips, each under its own server-side
+    timeout, so the fetch as a whole is also held to ``timeout_s`` from its start.
+    """
+    deadline = time.perf_counter() + timeout_s if timeout_s else None
+    out: list[tuple] = []
+    total = 0
+    for row in rows:
+        if len(out) >= max_rows:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            raise SqlTimeout(f"The query took longer than {timeout_s:g} s and was stopped.")
+        row = tuple(row)
+        total += sum(_size(v) for v in row)
+        if total > max_bytes:
+            return tuple(out), True
+        out.append(row)
+    return tuple(out), False
 
 
 def _install_sqlite_deadline(conn: sa.Connection, deadline: float):
@@ -200,6 +241,9 @@ def _unreachable(err: sa.exc.DBAPIError) -> str:
 def _classify(err: sa.exc.DBAPIError, timeout_s: float):
     message = _first_line(err)
     low = message.lower()
+    if "string or blob too big" in low:
+        return SqlFailed(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB, "
+                         "more than a chat reply can show.")
     if "interrupted" in low or "statement timeout" in low or "canceling statement" in low \
             or "hyt00" in low or "query timeout" in low:
         return SqlTimeout(f"The query took longer than {timeout_s:g} s and was stopped.")

@@ -7,6 +7,9 @@ then leaves transpiled to the target dialect and capped in rows.
 
 from __future__ import annotations
 
+import math
+import operator
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -84,6 +87,18 @@ DENIED_SYS_OBJECTS = frozenset({
     "asymmetric_keys", "certificates", "server_role_members", "servers",
 })
 DENIED_SCHEMAS = frozenset({"mysql"})
+
+# The longest string or blob one function may be asked to build from constants: more
+# is never an answer in chat, only a way to exhaust the memory of the database or the bot.
+MAX_BUILT_SIZE = 1_000_000
+_BLOB_MAKERS = frozenset({"zeroblob", "randomblob"})
+_FORMATTERS = frozenset({"printf", "format"})
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d+))?")
+_ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
+    exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
+    exp.Div: operator.truediv, exp.IntDiv: operator.floordiv, exp.Pow: operator.pow,
+    exp.Mod: operator.mod,
+}
 
 
 @dataclass(frozen=True)
@@ -178,12 +193,67 @@ def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
     return None
 
 
+def _constant(node: exp.Expression | None) -> float | None:
+    """The value of an expression built only from numbers and arithmetic, else None."""
+    if isinstance(node, exp.Literal):
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
+        return _constant(node.this)
+    if isinstance(node, exp.Neg):
+        value = _constant(node.this)
+        return None if value is None else -value
+    op = _ARITHMETIC.get(type(node))
+    if op is None:
+        return None
+    left, right = _constant(node.left), _constant(node.right)
+    if left is None or right is None:
+        return None
+    try:
+        return float(op(left, right))
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return math.inf
+
+
+def _built_sizes(node: exp.Func) -> Iterable[float | None]:
+    """The sizes a function is asked to build (None where they depend on the data)."""
+    if isinstance(node, exp.Repeat):
+        yield _constant(node.args.get("times"))
+    elif isinstance(node, exp.Space):
+        yield _constant(node.this)
+    elif isinstance(node, exp.Pad):
+        yield _constant(node.expression)
+    elif isinstance(node, exp.Anonymous) and _func_name(node) in _BLOB_MAKERS:
+        yield from (_constant(arg) for arg in node.expressions[:1])
+    elif isinstance(node, exp.Anonymous) and _func_name(node) in _FORMATTERS:
+        args = node.expressions
+        if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+            for width, precision in _FORMAT_WIDTH.findall(args[0].this):
+                yield float(width or 0)
+                yield float(precision or 0)
+            if "*" in args[0].this:  # a width or precision taken from the arguments
+                yield from (_constant(arg) for arg in args[1:])
+
+
+def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    for node in tree.find_all(exp.Func):
+        for size in _built_sizes(node):
+            if size is not None and size > MAX_BUILT_SIZE:
+                built = "an unbounded value" if math.isinf(size) else \
+                    f"a value of {size:,.0f} characters"
+                return f"{_func_name(node)}() would build {built} (at most {MAX_BUILT_SIZE:,})"
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     rule_is_query,
     rule_no_writes,
     rule_denied_functions,
     rule_denied_objects,
     rule_known_tables,
+    rule_bounded_sizes,
 )
 
 

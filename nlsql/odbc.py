@@ -171,7 +171,7 @@ class OdbcDatabase(SchemaCache):
         return tuple(texts[:SAMPLE_VALUES])
 
     def run(self, guarded: GuardedSql):
-        from .execute import ResultTable
+        from .execute import ResultTable, fetch_rows
 
         started = time.perf_counter()
         conn = self.connect()
@@ -179,7 +179,7 @@ class OdbcDatabase(SchemaCache):
             with conn.cursor() as cursor:
                 cursor.execute(guarded.sql)
                 columns = tuple(d[0] for d in cursor.description or ())
-                rows = tuple(tuple(r) for r in cursor.fetchmany(guarded.max_rows))
+                rows, cut = fetch_rows(cursor, guarded.max_rows, self.timeout_s)
         except self.pyodbc.Error as err:
             raise _classify(err, self.timeout_s) from err
         finally:
@@ -187,7 +187,7 @@ class OdbcDatabase(SchemaCache):
                 conn.rollback()
             finally:
                 conn.close()
-        truncated = guarded.capped and len(rows) >= guarded.max_rows
+        truncated = cut or (guarded.capped and len(rows) >= guarded.max_rows)
         return ResultTable(columns, rows, truncated, time.perf_counter() - started)
 
     def dispose(self) -> None:

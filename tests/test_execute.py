@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from nlsql import DatabaseUnavailable, GuardedSql, ReadOnlyDatabase, SqlFailed, SqlGuard, SqlTimeout
+from nlsql.execute import MAX_RESULT_BYTES, fetch_rows
 
 
 def raw(sql: str, max_rows: int = 1000) -> GuardedSql:
@@ -51,6 +54,39 @@ def test_timeout_stops_runaway_query(sample_url):
         db.run(SqlGuard("sqlite").check(runaway))
     # the connection is usable afterwards
     assert db.run(raw("SELECT 1")).rows == ((1,),)
+
+
+def test_sqlite_refuses_to_build_huge_values(sample_url):
+    db = ReadOnlyDatabase(sample_url)
+    for sql in ("SELECT hex(zeroblob(6000000))", "SELECT zeroblob(20000000)"):
+        with pytest.raises(SqlFailed, match="larger than 8 MB"):
+            db.run(raw(sql))  # not through the guard: the connection's own limit
+    assert len(db.run(raw("SELECT zeroblob(1000000)")).rows[0][0]) == 1000000
+
+
+def test_result_is_cut_at_the_byte_budget(sample_url):
+    """1000 rows of 1 MB: rows stop being fetched at the budget; the table says so."""
+    db = ReadOnlyDatabase(sample_url)
+    table = db.run(raw("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c "
+                       "WHERE n < 1000) SELECT n, zeroblob(1000000) FROM c"))
+    assert table.truncated and 0 < table.row_count < 1000
+    assert table.row_count == MAX_RESULT_BYTES // 1_000_016
+    assert [r[0] for r in table.rows] == list(range(1, table.row_count + 1))
+
+
+def test_fetch_is_held_to_the_timeout():
+    """A result streamed in slow batches is stopped, even if each batch is quick enough."""
+    def slow_rows():
+        for n in range(100):
+            time.sleep(0.05)
+            yield (n,)
+
+    with pytest.raises(SqlTimeout, match=r"longer than 0\.2 s"):
+        fetch_rows(slow_rows(), 1000, timeout_s=0.2)
+    rows, cut = fetch_rows(iter([(1, "a"), (2, "b")]), 1000, timeout_s=0.2)
+    assert rows == ((1, "a"), (2, "b")) and not cut
+    rows, cut = fetch_rows(iter([(1, "abc")] * 10), 1000, max_bytes=60)
+    assert len(rows) == 3 and cut
 
 
 def test_missing_sqlite_file(tmp_path):

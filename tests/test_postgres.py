@@ -22,6 +22,8 @@ def pg_url():
         create_database(base, "askdb_state")
         engine = sa.create_engine(create_database(base, "jidouka"))
         populate(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE SEQUENCE ticket_no")
         engine.dispose()
         yield base
 
@@ -60,8 +62,25 @@ def test_connection_refuses_writes_without_guard(pg_url, sql):
 
 def test_read_only_transaction_is_reported(pg_url):
     db = ReadOnlyDatabase(f"{pg_url}/jidouka")
+    # a SELECT whose function writes: the transaction itself refuses it
     with pytest.raises(SqlFailed, match="read-only transaction"):
-        db.run(raw('DELETE FROM "JidoukaTool"'))
+        db.run(raw("SELECT nextval('ticket_no')"))
+
+
+def test_huge_result_is_streamed_and_cut(pg_url):
+    """~1 GB of rows: fetched in batches and cut at the byte budget, never held whole."""
+    import resource
+
+    from nlsql.execute import MAX_RESULT_BYTES
+
+    db = ReadOnlyDatabase(f"{pg_url}/jidouka")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    table = db.run(raw("SELECT n, repeat('x', 1000000) FROM generate_series(1, 1000) AS n"))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert table.truncated
+    assert table.row_count == MAX_RESULT_BYTES // 1_000_016
+    assert [r[0] for r in table.rows] == list(range(1, table.row_count + 1))
+    assert grown_mb < 400
 
 
 def test_statement_timeout(pg_url):
