@@ -43,7 +43,8 @@ WRITE_NODES: tuple[type[exp.Expression], ...] = (
 # Functions that read files, run commands, sleep, reach other servers or change state.
 DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
     "common": frozenset({
-        "sleep", "benchmark", "load_file", "sys_exec", "sys_eval",
+        "sleep", "benchmark", "load_file", "sys_exec", "sys_eval", "get_lock",
+        "release_lock", "release_all_locks",
     }),
     "sqlite": frozenset({
         "load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "zipfile",
@@ -69,8 +70,15 @@ DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
 DENIED_FUNCTION_PREFIXES = (
     "pg_read_", "pg_ls_", "pg_file_", "pg_advisory", "pg_try_advisory", "pg_logical_",
     "pg_replication_", "pg_create_", "pg_drop_", "pg_import_", "pg_backup_",
-    "pg_start_backup", "pg_stop_backup", "dblink", "lo_", "xp_", "sp_",
+    "pg_start_backup", "pg_stop_backup", "pg_stat_reset", "pg_wal_replay_", "dblink", "lo_",
+    "xp_", "sp_",
+    "pragma_",  # SQLite's table-valued pragmas: file paths, compile options, no answers
 )
+# SQL Server table hints that take or hold locks: a read that blocks everyone's writes.
+LOCKING_HINTS = frozenset({
+    "tablock", "tablockx", "updlock", "xlock", "holdlock", "paglock", "rowlock",
+    "serializable", "repeatableread", "readcommittedlock",
+})
 
 # Catalogs that hold credentials or other sessions' queries: never readable, anywhere.
 DENIED_OBJECTS = frozenset({
@@ -151,6 +159,10 @@ def rule_no_writes(tree: exp.Expression, ctx: GuardContext) -> str | None:
             return "SELECT ... INTO writes a table"
         if isinstance(node, exp.Lock):
             return "locking clauses (FOR UPDATE / FOR SHARE) are not allowed"
+        if isinstance(node, exp.WithTableHint):
+            for hint in node.expressions:
+                if hint.name.lower() in LOCKING_HINTS:
+                    return f"the locking hint {hint.name.upper()} is not allowed"
         if isinstance(node, WRITE_NODES):
             return f"{node.key.upper()} changes data or state and is not allowed"
     return None
@@ -174,6 +186,7 @@ def rule_denied_objects(tree: exp.Expression, ctx: GuardContext) -> str | None:
         schema = (table.db or "").lower()
         if (
             name in DENIED_OBJECTS
+            or name.startswith("pragma_")  # SQLite's pragmas read as tables
             or schema in DENIED_SCHEMAS
             or (schema == "sys" and name in DENIED_SYS_OBJECTS)
         ):

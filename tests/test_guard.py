@@ -14,7 +14,7 @@ CASES = yaml.safe_load((Path(__file__).parent / "golden" / "guard.yaml").read_te
 
 def test_golden_file_is_big_enough():
     dialects = {c["dialect"] for c in CASES}
-    assert dialects == {"sqlite", "postgres", "tsql"}
+    assert {"sqlite", "postgres", "tsql"} <= dialects
     assert sum(c["verdict"] == "reject" for c in CASES) >= 60
 
 
