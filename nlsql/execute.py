@@ -163,10 +163,10 @@ class ReadOnlyDatabase(SchemaCache):
             # rows arrive in batches from a server-side cursor where the driver has one
             # (PostgreSQL), so the byte budget applies before libpq buffers it all
             with self.engine.connect().execution_options(
-                    stream_results=True, max_row_buffer=100) as conn:
+                    stream_results=True, max_row_buffer=10) as conn:
                 stop = _install_sqlite_deadline(conn, started + self.timeout_s)
                 try:
-                    result = conn.exec_driver_sql(guarded.sql)
+                    result = conn.exec_driver_sql(_driver_text(guarded.sql, conn))
                     columns = tuple(result.keys())
                     rows, cut = fetch_rows(result, guarded.max_rows, self.timeout_s)
                     result.close()
@@ -189,6 +189,14 @@ def open_readonly(database_url: str, timeout_s: float = 30.0):
     if is_odbc_url(database_url):
         return OdbcDatabase(database_url, timeout_s)
     return ReadOnlyDatabase(database_url, timeout_s)
+
+
+def _driver_text(sql: str, conn: sa.Connection) -> str:
+    """SQL as the driver must receive it: drivers with ``%s`` placeholders (psycopg,
+    PyMySQL) read every ``%`` as one, so ``LIKE 'DC%'`` and ``a % 7`` are doubled."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        return sql.replace("%", "%%")
+    return sql
 
 
 def _size(value) -> int:

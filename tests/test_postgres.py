@@ -67,6 +67,17 @@ def test_read_only_transaction_is_reported(pg_url):
         db.run(raw("SELECT nextval('ticket_no')"))
 
 
+def test_percent_signs_reach_the_server_as_written(pg_url):
+    """LIKE patterns, modulo and format strings: psycopg must not read % as a placeholder."""
+    db = ReadOnlyDatabase(f"{pg_url}/jidouka")
+    guard = SqlGuard(db.dialect, db.schema().table_names)
+    table = db.run(guard.check(
+        'SELECT COUNT(*), SUM("DepartmentId" % 2), MIN(to_char(1.5, \'9.9%\')) '
+        'FROM "Department" WHERE "DepartmentName" LIKE \'DC%\' '
+        'AND "DepartmentName" NOT ILIKE \'%x%%\''))
+    assert table.rows == ((5, 3, " 1.5%"),)
+
+
 def test_huge_result_is_streamed_and_cut(pg_url):
     """~1 GB of rows: fetched in batches and cut at the byte budget, never held whole."""
     import resource
