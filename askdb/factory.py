@@ -153,4 +153,5 @@ def build_text2sql(
         link_values=settings.value_linking,
         example_source=example_source(settings, url, examples),
         schema_budget_chars=settings.schema_budget,
+        extra_functions=settings.extra_functions,
     )

@@ -7,6 +7,7 @@ values people already have in their secret stores work unchanged.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -79,6 +80,10 @@ class Settings:
         "env": "ASKDB_PORT", "help": "port `askdb serve` listens on"})
     max_rows: int = field(default=1000, metadata={
         "env": "ASKDB_MAX_ROWS", "help": "row cap the guard puts on every query"})
+    allowed_functions: str = field(default="", metadata={
+        "env": "ASKDB_ALLOWED_FUNCTIONS",
+        "help": "comma-separated extra SQL functions the guard lets queries call (your "
+                "database's own read-only functions)"})
     query_timeout_s: float = field(default=30.0, metadata={
         "env": "ASKDB_QUERY_TIMEOUT", "help": "seconds a query may run before it is stopped"})
     max_question_chars: int = field(default=2000, metadata={
@@ -204,6 +209,10 @@ class Settings:
                     from err
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def extra_functions(self) -> tuple[str, ...]:
+        return tuple(f for f in re.split(r"[,\s]+", self.allowed_functions.lower()) if f)
 
     @property
     def cache_path(self) -> Path:

@@ -207,7 +207,8 @@ def _size(value) -> int:
 
 def fetch_rows(rows: Iterable, max_rows: int, timeout_s: float | None = None,
                max_bytes: int = MAX_RESULT_BYTES) -> tuple[tuple[tuple, ...], bool]:
-    """At most ``max_rows`` rows and about ``max_bytes`` of data; True when cut short.
+    """At most ``max_rows`` rows and about ``max_bytes`` of data; True when rows were
+    left out (even where the guard's cap did not apply, e.g. ``TOP 100 PERCENT``).
 
     Rows are pulled one at a time, so a result too big to hold is never held whole.
     A streamed result is fetched in several round trips, each under its own server-side
@@ -218,7 +219,7 @@ def fetch_rows(rows: Iterable, max_rows: int, timeout_s: float | None = None,
     total = 0
     for row in rows:
         if len(out) >= max_rows:
-            break
+            return tuple(out), True  # a row past the cap exists: the table is cut
         if deadline is not None and time.perf_counter() > deadline:
             raise SqlTimeout(f"The query took longer than {timeout_s:g} s and was stopped.")
         row = tuple(row)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
 
 from .errors import SqlRejected
+from .guard_functions import ALLOWED_FUNCTIONS, BUILTIN_SCHEMAS
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -37,7 +39,7 @@ WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.TruncateTable, exp.Copy, exp.Command, exp.Pragma, exp.Attach, exp.Detach,
     exp.Set, exp.Use, exp.Transaction, exp.Commit, exp.Rollback, exp.Grant, exp.Revoke,
     exp.Kill, exp.LoadData, exp.Execute, exp.Declare, exp.Comment, exp.Analyze,
-    exp.Cache, exp.Uncache, exp.Refresh, exp.Into, exp.Lock,
+    exp.Cache, exp.Uncache, exp.Refresh, exp.Into, exp.Lock, exp.NextValueFor,
 )
 
 # Functions that read files, run commands, sleep, reach other servers or change state.
@@ -101,7 +103,8 @@ DENIED_SCHEMAS = frozenset({"mysql"})
 MAX_BUILT_SIZE = 1_000_000
 _BLOB_MAKERS = frozenset({"zeroblob", "randomblob"})
 _FORMATTERS = frozenset({"printf", "format"})
-_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d+))?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORMAT_WIDTH = re.compile(r"%[-+ #0!,]*(\d*)(?:\.(\d+))?")
 _ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
     exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
     exp.Div: operator.truediv, exp.IntDiv: operator.floordiv, exp.Pow: operator.pow,
@@ -113,6 +116,7 @@ _ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
 class GuardContext:
     dialect: str
     known_tables: frozenset[str] | None = None
+    extra_functions: frozenset[str] = frozenset()  # ASKDB_ALLOWED_FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,39 @@ def _func_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+# Dialects where a CTE may name itself without RECURSIVE (recursion, not the table).
+_RECURSIVE_WITHOUT_KEYWORD = frozenset({"tsql", "sqlite"})
 
 
-def _real_tables(tree: exp.Expression) -> Iterable[exp.Table]:
-    ctes = _cte_names(tree)
+def _real_tables(tree: exp.Expression, dialect: str) -> Iterable[exp.Table]:
+    """The tables a query reads from the database, CTEs resolved scope by scope.
+
+    A CTE only hides an unqualified name inside its own WITH, and a non-recursive CTE
+    body that names itself reads the real table (``WITH secret AS (SELECT * FROM
+    secret)``). Anything the scopes do not account for counts as real: fail closed.
+    """
+    seen: set[int] = set()
+    try:
+        scopes = traverse_scope(tree)
+    except (SqlglotError, RecursionError, KeyError, ValueError):
+        scopes = []
+    for scope in scopes:
+        for table in scope.tables:
+            if not isinstance(table.this, exp.Identifier):
+                continue
+            seen.add(id(table))
+            qualified = bool(table.args.get("db") or table.args.get("catalog"))
+            name = table.name.lower()
+            if not qualified and name in {n.lower() for n in scope.cte_sources}:
+                continue
+            cte = table.find_ancestor(exp.CTE)
+            if (not qualified and cte is not None and cte.alias_or_name.lower() == name
+                    and (dialect in _RECURSIVE_WITHOUT_KEYWORD
+                         or (cte.parent is not None and cte.parent.args.get("recursive")))):
+                continue
+            yield table
     for table in tree.find_all(exp.Table):
-        if isinstance(table.this, exp.Identifier) and table.name.lower() not in ctes:
+        if id(table) not in seen and isinstance(table.this, exp.Identifier):
             yield table
 
 
@@ -168,20 +197,43 @@ def rule_no_writes(tree: exp.Expression, ctx: GuardContext) -> str | None:
     return None
 
 
-def rule_denied_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
-    denied = DENIED_FUNCTIONS["common"] | DENIED_FUNCTIONS.get(ctx.dialect, frozenset())
+def _qualifier(node: exp.Func) -> str | None:
+    """``sys`` in ``sys.dm_exec_sql_text(h)``: the schema a call goes through, if any."""
+    parent = node.parent
+    if isinstance(parent, exp.Dot) and parent.expression is node:
+        return parent.this.sql().lower().strip('"[]`')
+    return None
+
+
+def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
     # Functions dangerous in one dialect are never needed in another: deny them all.
-    for names in DENIED_FUNCTIONS.values():
-        denied |= names
+    denied = frozenset().union(*DENIED_FUNCTIONS.values())
     for node in tree.find_all(exp.Func):
         name = _func_name(node)
+        if name in ctx.extra_functions:
+            continue
         if name in denied or name.startswith(DENIED_FUNCTION_PREFIXES):
             return f"the function {name}() is not allowed"
+        qualifier = _qualifier(node)
+        if qualifier is not None and qualifier not in BUILTIN_SCHEMAS:
+            return (f"the function {qualifier}.{name}() is not a built-in askdb knows to "
+                    "be read-only")
+        if isinstance(node, exp.Anonymous) and name not in ALLOWED_FUNCTIONS:
+            return (f"the function {name}() is not one askdb knows to be read-only (an "
+                    "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
+    return None
+
+
+def rule_table_shape(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    """A table is a name or a table function; ``server.db.schema.table`` is neither."""
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier | exp.Func):
+            return f"the table reference {table.sql(ctx.dialect)} is not allowed"
     return None
 
 
 def rule_denied_objects(tree: exp.Expression, ctx: GuardContext) -> str | None:
-    for table in _real_tables(tree):
+    for table in _real_tables(tree, ctx.dialect):
         name = table.name.lower()
         schema = (table.db or "").lower()
         if (
@@ -198,7 +250,7 @@ def rule_denied_objects(tree: exp.Expression, ctx: GuardContext) -> str | None:
 def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
     if ctx.known_tables is None:
         return None
-    for table in _real_tables(tree):
+    for table in _real_tables(tree, ctx.dialect):
         if table.catalog:
             return f"cross-database reference {table.sql()} is not allowed"
         if table.name.lower() not in ctx.known_tables:
@@ -211,6 +263,11 @@ def _constant(node: exp.Expression | None) -> float | None:
     if isinstance(node, exp.Literal):
         try:
             return float(node.this)
+        except ValueError:
+            return None
+    if isinstance(node, exp.HexString):
+        try:
+            return float(int(node.this, 16))
         except ValueError:
             return None
     if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
@@ -230,18 +287,46 @@ def _constant(node: exp.Expression | None) -> float | None:
         return math.inf
 
 
+def _count(node: exp.Expression | None) -> float | None:
+    """A size argument's value; unbounded when made of constants askdb cannot work out
+    (``abs(-1000000000)``), None when it depends on the data."""
+    if node is None:
+        return None
+    value = _constant(node)
+    if value is not None:
+        return value
+    return None if node.find(exp.Column, exp.Query) else math.inf
+
+
+def _width(node: exp.Expression | None) -> float:
+    """How long a builder's input string is: a literal's length, a nested builder's size."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return max(1.0, float(len(node.this)))
+    if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
+        return _width(node.this)
+    if isinstance(node, exp.Func):
+        sizes = [s for s in _built_sizes(node) if s is not None]
+        if sizes:
+            return max(sizes)
+    return 1.0
+
+
 def _built_sizes(node: exp.Func) -> Iterable[float | None]:
-    """The sizes a function is asked to build (None where they depend on the data)."""
+    """The sizes a function is asked to build (None where they depend on the data);
+    nested builders multiply: ``repeat(repeat('x', 1000), 1000000)`` is 10^9."""
     if isinstance(node, exp.Repeat):
-        yield _constant(node.args.get("times"))
+        count = _count(node.args.get("times"))
+        yield None if count is None else count * _width(node.this)
     elif isinstance(node, exp.Space):
-        yield _constant(node.this)
+        yield _count(node.this)
     elif isinstance(node, exp.Pad):
-        yield _constant(node.expression)
+        yield _count(node.expression)
     elif isinstance(node, exp.Anonymous) and _func_name(node) in _BLOB_MAKERS:
-        yield from (_constant(arg) for arg in node.expressions[:1])
-    elif isinstance(node, exp.Anonymous) and _func_name(node) in _FORMATTERS:
-        args = node.expressions
+        yield from (_count(arg) for arg in node.expressions[:1])
+    elif isinstance(node, exp.Format) or (
+            isinstance(node, exp.Anonymous) and _func_name(node) in _FORMATTERS):
+        args = [node.this, *node.expressions] if isinstance(node, exp.Format) \
+            else list(node.expressions)
         if args and isinstance(args[0], exp.Literal) and args[0].is_string:
             for width, precision in _FORMAT_WIDTH.findall(args[0].this):
                 yield float(width or 0)
@@ -263,7 +348,8 @@ def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
 RULES: tuple[Rule, ...] = (
     rule_is_query,
     rule_no_writes,
-    rule_denied_functions,
+    rule_table_shape,
+    rule_functions,
     rule_denied_objects,
     rule_known_tables,
     rule_bounded_sizes,
@@ -272,6 +358,10 @@ RULES: tuple[Rule, ...] = (
 
 def _literal_int(node: exp.Expression | None) -> int | None:
     if isinstance(node, exp.Limit):
+        options = node.args.get("limit_options")
+        if options is not None and (options.args.get("percent")
+                                    or options.args.get("with_ties")):
+            return None  # TOP 100 PERCENT, TOP 1 WITH TIES: not a row count
         node = node.expression
     if isinstance(node, exp.Literal) and node.is_int:
         return int(node.this)
@@ -305,21 +395,28 @@ class SqlGuard:
         known_tables: Iterable[str] | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         rules: tuple[Rule, ...] = RULES,
+        extra_functions: Iterable[str] = (),
     ) -> None:
         self.dialect = SQLALCHEMY_TO_SQLGLOT.get(dialect, dialect)
         tables = None if known_tables is None else frozenset(t.lower() for t in known_tables)
-        self.context = GuardContext(self.dialect, tables)
+        self.context = GuardContext(self.dialect, tables,
+                                    frozenset(f.lower() for f in extra_functions))
         self.max_rows = max_rows
         self.rules = rules
 
     def parse(self, sql: str) -> exp.Expression:
         if not sql or not sql.strip():
             raise SqlRejected("the statement is empty")
+        # a NUL ends the statement early in libpq: what runs is not what was checked
+        if _CONTROL.search(sql):
+            raise SqlRejected("it contains control characters")
         try:
             statements = [s for s in sqlglot.parse(sql, read=self.dialect) if s is not None]
         except SqlglotError as err:
             first = str(err).splitlines()[0] if str(err) else "syntax error"
             raise SqlRejected(f"it is not valid SQL ({first})") from err
+        except RecursionError as err:
+            raise SqlRejected("it is nested too deeply to check") from err
         if len(statements) != 1:
             raise SqlRejected(f"exactly one statement is allowed, got {len(statements)}")
         return statements[0]
@@ -337,5 +434,5 @@ class SqlGuard:
             out = capped_tree.sql(dialect=self.dialect)
         except SqlglotError as err:
             raise SqlRejected(f"it cannot be written in {self.dialect} ({err})") from err
-        tables = tuple(sorted({t.name for t in _real_tables(tree)}))
+        tables = tuple(sorted({t.name for t in _real_tables(tree, self.dialect)}))
         return GuardedSql(out, self.dialect, capped, self.max_rows, tables)

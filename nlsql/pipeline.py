@@ -133,7 +133,9 @@ class Text2Sql:
         example_source: Callable[[str], Sequence[Example]] | None = None,
         schema_budget_chars: int = 12_000,
         link_values: bool = True,
+        extra_functions: Sequence[str] = (),
     ) -> None:
+        self.extra_functions = tuple(extra_functions)
         self.schema_budget_chars = schema_budget_chars
         self.link_values = link_values
         self.database = database
@@ -147,7 +149,8 @@ class Text2Sql:
 
     def guard(self) -> SqlGuard:
         schema = self.database.schema()
-        return SqlGuard(self.database.dialect, schema.table_names, self.max_rows)
+        return SqlGuard(self.database.dialect, schema.table_names, self.max_rows,
+                        extra_functions=self.extra_functions)
 
     def prompt_schema(self, question: str) -> str:
         return prompt_schema(self.database, question, self.schema_budget_chars)

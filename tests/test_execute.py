@@ -89,6 +89,12 @@ def test_fetch_is_held_to_the_timeout():
     assert len(rows) == 3 and cut
 
 
+def test_rows_past_the_cap_mark_the_table_cut():
+    """TOP 100 PERCENT and the like escape the guard's LIMIT: the fetch still says so."""
+    assert fetch_rows(iter([(i,) for i in range(5)]), 3) == (((0,), (1,), (2,)), True)
+    assert fetch_rows(iter([(i,) for i in range(3)]), 3) == (((0,), (1,), (2,)), False)
+
+
 def test_missing_sqlite_file(tmp_path):
     with pytest.raises(DatabaseUnavailable, match="does not exist"):
         ReadOnlyDatabase(f"sqlite:///{tmp_path / 'nope.sqlite'}")

@@ -51,3 +51,36 @@ def test_credential_catalogs_rejected_even_when_listed_as_tables():
     guard = SqlGuard("postgres", known_tables=["pg_authid", "t"])
     with pytest.raises(SqlRejected):
         guard.check("SELECT * FROM pg_authid")
+
+
+@pytest.mark.parametrize("sql", ["SELECT TOP 100 PERCENT a FROM t ORDER BY a",
+                                 "SELECT TOP 1 WITH TIES a FROM t ORDER BY b"])
+def test_top_percent_and_with_ties_are_not_a_row_count(sql):
+    guarded = SqlGuard("tsql", max_rows=50).check(sql)
+    assert guarded.capped and guarded.sql.startswith("SELECT TOP 50 * FROM (")
+
+
+def test_operator_allows_their_own_functions():
+    sql = "SELECT fiscal_quarter(d), COUNT(*) FROM t GROUP BY 1"
+    with pytest.raises(SqlRejected, match="fiscal_quarter"):
+        SqlGuard("postgres", ["t"]).check(sql)
+    allowed = SqlGuard("postgres", ["t"], extra_functions=["Fiscal_Quarter"]).check(sql)
+    assert "fiscal_quarter(d)" in allowed.sql.lower()
+    # the operator's list lifts the refusal of its own names only
+    with pytest.raises(SqlRejected, match="pg_sleep"):
+        SqlGuard("postgres", ["t"], extra_functions=["fiscal_quarter"]).check(
+            "SELECT pg_sleep(10), fiscal_quarter(d) FROM t")
+
+
+def test_settings_carry_allowed_functions():
+    from askdb.settings import Settings
+
+    settings = Settings.from_env({"ASKDB_ALLOWED_FUNCTIONS": "fiscal_quarter, Net_Days"})
+    assert settings.extra_functions == ("fiscal_quarter", "net_days")
+    assert Settings.from_env({}).extra_functions == ()
+
+
+def test_deep_nesting_is_refused_not_crashed():
+    sql = "SELECT " + "(" * 400 + "1" + ")" * 400
+    with pytest.raises(SqlRejected):
+        SqlGuard("sqlite").check(sql)

@@ -1,0 +1,83 @@
+"""The functions a guarded query may call that sqlglot does not know by type.
+
+sqlglot parses the common functions (COUNT, SUBSTRING, DATE_TRUNC, STRFTIME...) into
+typed nodes; anything else arrives as an anonymous call. A deny list of dangerous names
+always misses one (PostgreSQL's ``ts_stat('<any SQL>')`` runs a query from a string, SQL
+Server has hundreds of ``sys.dm_*`` functions), so an unknown function must be on this
+list of read-only analytic functions to run. User-defined functions are refused unless
+the operator names them in ``ASKDB_ALLOWED_FUNCTIONS``: askdb cannot see what they do.
+"""
+
+from __future__ import annotations
+
+_MATH = """
+abs acos acosh asin asinh atan atan2 atanh cbrt ceil ceiling cos cosh cot degrees div exp
+factorial floor gcd lcm ln log log10 log2 mod pi pow power radians round scale sign sin
+sinh sqrt square tan tanh trunc truncate width_bucket random rand
+"""
+_TEXT = """
+ascii btrim char char_length character_length chr concat concat_ws initcap instr left
+length lower lpad ltrim md5 octet_length bit_length overlay position repeat replace
+reverse right rpad rtrim split_part starts_with strpos substr substring to_hex translate
+trim upper unicode soundex difference hex unhex quote_literal quote_ident quote_nullable
+zeroblob randomblob encode decode sha256 sha224 sha384 sha512 regexp_replace
+regexp_matches regexp_match regexp_split_to_array regexp_split_to_table regexp_count
+regexp_instr regexp_like regexp_substr similarity word_similarity unaccent format printf to_ascii
+"""
+_DATES = """
+age clock_timestamp current_date current_time current_timestamp date date_add date_bin
+date_part date_sub date_trunc datetime extract isfinite julianday justify_days
+justify_hours justify_interval localtime localtimestamp make_date make_interval make_time
+make_timestamp make_timestamptz now statement_timestamp strftime time timezone
+to_char to_date to_number to_timestamp transaction_timestamp unixepoch
+"""
+_AGGREGATES = """
+array_agg avg bit_and bit_or bool_and bool_or corr count covar_pop covar_samp every max
+min mode percentile_cont percentile_disc regr_avgx regr_avgy regr_count regr_intercept
+regr_r2 regr_slope regr_sxx regr_sxy regr_syy stddev stddev_pop stddev_samp string_agg
+sum total variance var_pop var_samp group_concat median json_agg jsonb_agg
+json_object_agg jsonb_object_agg json_group_array json_group_object
+cume_dist dense_rank first_value lag last_value lead nth_value ntile percent_rank rank
+row_number
+"""
+_STRUCTURED = """
+array_append array_cat array_dims array_length array_lower array_ndims array_position
+array_positions array_prepend array_remove array_replace array_to_string array_upper
+cardinality generate_series generate_subscripts string_to_array unnest
+json json_array json_array_length json_build_array json_build_object json_each
+json_each_text json_extract json_extract_path json_extract_path_text json_object
+json_object_keys json_quote json_tree json_type json_typeof json_valid jsonb_array_elements
+jsonb_array_elements_text jsonb_array_length jsonb_build_array jsonb_build_object
+jsonb_each jsonb_each_text jsonb_extract_path jsonb_extract_path_text jsonb_object_keys
+jsonb_path_query jsonb_path_query_first jsonb_path_exists jsonb_pretty jsonb_typeof
+json_array_elements json_array_elements_text row_to_json to_json to_jsonb array_to_json
+to_tsvector to_tsquery plainto_tsquery phraseto_tsquery websearch_to_tsquery ts_rank
+ts_rank_cd ts_headline
+"""
+_CONDITIONAL = """
+coalesce greatest least nullif ifnull iif if choose isnull num_nulls num_nonnulls
+likelihood likely unlikely typeof pg_typeof cast try_cast convert try_convert
+glob like
+"""
+_TSQL = """
+str stuff patindex charindex len datalength datefromparts datetimefromparts
+datetime2fromparts smalldatetimefromparts timefromparts eomonth datename datepart datediff
+datediff_big dateadd datetrunc date_bucket getdate getutcdate sysdatetime sysutcdatetime
+sysdatetimeoffset switchoffset todatetimeoffset year month day isnumeric isdate space
+replicate nchar string_split parse try_parse count_big stdev stdevp var varp grouping
+grouping_id approx_count_distinct json_value json_query openjson isjson newid
+"""
+_MYSQL = """
+date_format str_to_date timestampdiff timestampadd curdate curtime dayofweek dayofmonth
+dayofyear dayname monthname week weekday weekofyear quarter last_day makedate
+substring_index locate field find_in_set elt json_unquote json_arrayagg json_objectagg
+from_unixtime unix_timestamp
+"""
+
+ALLOWED_FUNCTIONS = frozenset(
+    " ".join((_MATH, _TEXT, _DATES, _AGGREGATES, _STRUCTURED, _CONDITIONAL, _TSQL,
+              _MYSQL)).split()
+)
+# Schemas a built-in may be called through (``pg_catalog.lower(x)``); any other
+# qualifier names a user-defined function, or SQL Server's ``sys`` internals.
+BUILTIN_SCHEMAS = frozenset({"pg_catalog"})
