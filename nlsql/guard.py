@@ -299,16 +299,14 @@ def _count(node: exp.Expression | None) -> float | None:
 
 
 def _width(node: exp.Expression | None) -> float:
-    """How long a builder's input string is: a literal's length, a nested builder's size."""
-    if isinstance(node, exp.Literal) and node.is_string:
-        return max(1.0, float(len(node.this)))
-    if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
-        return _width(node.this)
-    if isinstance(node, exp.Func):
-        sizes = [s for s in _built_sizes(node) if s is not None]
-        if sizes:
-            return max(sizes)
-    return 1.0
+    """How long a builder's input may be: its longest string literal, or the largest
+    value a builder inside it makes (``upper(repeat('x', 1000))`` is 1000)."""
+    if node is None:
+        return 1.0
+    sizes = [s for f in node.find_all(exp.Func) for s in _built_sizes(f) if s is not None]
+    longest = max((len(lit.this) for lit in node.find_all(exp.Literal) if lit.is_string),
+                  default=1)
+    return max([float(longest), *sizes])
 
 
 def _built_sizes(node: exp.Func) -> Iterable[float | None]:
@@ -415,14 +413,18 @@ class SqlGuard:
         except SqlglotError as err:
             first = str(err).splitlines()[0] if str(err) else "syntax error"
             raise SqlRejected(f"it is not valid SQL ({first})") from err
-        except RecursionError as err:
-            raise SqlRejected("it is nested too deeply to check") from err
         if len(statements) != 1:
             raise SqlRejected(f"exactly one statement is allowed, got {len(statements)}")
         return statements[0]
 
     def check(self, sql: str) -> GuardedSql:
         """Return the SQL as it will run, or raise :class:`SqlRejected`."""
+        try:
+            return self._check(sql)
+        except RecursionError as err:  # rules and SQL generation recurse over the tree
+            raise SqlRejected("it is nested too deeply to check") from err
+
+    def _check(self, sql: str) -> GuardedSql:
         tree = self.parse(sql)
         for rule in self.rules:
             reason = rule(tree, self.context)
