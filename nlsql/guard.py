@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import traverse_scope
 
 from .errors import SqlRejected
-from .guard_functions import ALLOWED_FUNCTIONS, BUILTIN_SCHEMAS
+from .guard_functions import (
+    ALLOWED_FUNCTIONS,
+    ALLOWED_PREFIXES,
+    BUILTIN_SCHEMAS,
+    POSTGRES_BUILTINS,
+    XML_METHODS,
+)
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -139,6 +146,7 @@ def _func_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
+_DEFAULT_SCHEMAS = {"postgres": ("public",), "tsql": ("dbo",), "sqlite": ("main",)}
 # Dialects where a CTE may name itself without RECURSIVE (recursion, not the table).
 _RECURSIVE_WITHOUT_KEYWORD = frozenset({"tsql", "sqlite"})
 
@@ -150,29 +158,33 @@ def _real_tables(tree: exp.Expression, dialect: str) -> Iterable[exp.Table]:
     body that names itself reads the real table (``WITH secret AS (SELECT * FROM
     secret)``). Anything the scopes do not account for counts as real: fail closed.
     """
-    seen: set[int] = set()
+    # names compared as the database compares them: PostgreSQL folds unquoted names to
+    # lower case and keeps quoted ones ("Secret" is not secret); done on a copy
     try:
-        scopes = traverse_scope(tree)
+        normal = normalize_identifiers(tree.copy(), dialect=dialect)
+        scopes = traverse_scope(normal)
     except (SqlglotError, RecursionError, KeyError, ValueError):
-        scopes = []
+        normal, scopes = tree, []
+    original = dict(zip((id(t) for t in normal.find_all(exp.Table)),
+                        tree.find_all(exp.Table), strict=True))
+    seen: set[int] = set()
     for scope in scopes:
         for table in scope.tables:
             if not isinstance(table.this, exp.Identifier):
                 continue
             seen.add(id(table))
             qualified = bool(table.args.get("db") or table.args.get("catalog"))
-            name = table.name.lower()
-            if not qualified and name in {n.lower() for n in scope.cte_sources}:
+            if not qualified and table.name in scope.cte_sources:
                 continue
             cte = table.find_ancestor(exp.CTE)
-            if (not qualified and cte is not None and cte.alias_or_name.lower() == name
+            if (not qualified and cte is not None and cte.alias_or_name == table.name
                     and (dialect in _RECURSIVE_WITHOUT_KEYWORD
                          or (cte.parent is not None and cte.parent.args.get("recursive")))):
                 continue
-            yield table
-    for table in tree.find_all(exp.Table):
+            yield original[id(table)]
+    for table in normal.find_all(exp.Table):
         if id(table) not in seen and isinstance(table.this, exp.Identifier):
-            yield table
+            yield original[id(table)]
 
 
 def rule_is_query(tree: exp.Expression, ctx: GuardContext) -> str | None:
@@ -198,11 +210,29 @@ def rule_no_writes(tree: exp.Expression, ctx: GuardContext) -> str | None:
 
 
 def _qualifier(node: exp.Func) -> str | None:
-    """``sys`` in ``sys.dm_exec_sql_text(h)``: the schema a call goes through, if any."""
+    """``sys`` in ``sys.dm_exec_sql_text(h)`` or ``FROM evil.generate_series(1, 3)``: the
+    schema a call goes through, if any."""
     parent = node.parent
     if isinstance(parent, exp.Dot) and parent.expression is node:
         return parent.this.sql().lower().strip('"[]`')
+    if isinstance(parent, exp.Table) and parent.this is node and (parent.db or parent.catalog):
+        return parent.sql().split("(")[0].rsplit(".", 1)[0].lower().strip('"[]`')
     return None
+
+
+_CALL = re.compile(r'\s*("?)([A-Za-z_][A-Za-z0-9_$]*)"?\s*\(')
+
+
+def _called_name(node: exp.Func, dialect: str) -> tuple[str, bool] | None:
+    """The function name the database will see, and whether it is quoted (None when
+    the node is written as syntax, not as a call: ``CASE``, ``x::int``, ``INTERVAL``)."""
+    match = _CALL.match(node.sql(dialect=dialect))
+    return (match.group(2).lower(), bool(match.group(1))) if match else None
+
+
+def _allowed(name: str, ctx: GuardContext) -> bool:
+    return name in ALLOWED_FUNCTIONS or name.startswith(ALLOWED_PREFIXES) or (
+        ctx.dialect == "postgres" and name in POSTGRES_BUILTINS)
 
 
 def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
@@ -210,17 +240,52 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
     denied = frozenset().union(*DENIED_FUNCTIONS.values())
     for node in tree.find_all(exp.Func):
         name = _func_name(node)
-        if name in ctx.extra_functions:
+        called = _called_name(node, ctx.dialect)
+        names = {name, called[0]} if called else {name}
+        if names & ctx.extra_functions:
             continue
-        if name in denied or name.startswith(DENIED_FUNCTION_PREFIXES):
-            return f"the function {name}() is not allowed"
+        for each in names:
+            if each in denied or each.startswith(DENIED_FUNCTION_PREFIXES):
+                return f"the function {each}() is not allowed"
+        parent = node.parent
+        if isinstance(parent, exp.Table) and parent.this is node and not (
+                parent.db or parent.catalog) and ctx.known_tables is not None \
+                and name in ctx.known_tables:
+            continue  # SQLite full-text search: a table queried as a function
         qualifier = _qualifier(node)
-        if qualifier is not None and qualifier not in BUILTIN_SCHEMAS:
-            return (f"the function {qualifier}.{name}() is not a built-in askdb knows to "
-                    "be read-only")
-        if isinstance(node, exp.Anonymous) and name not in ALLOWED_FUNCTIONS:
+        if qualifier is not None:
+            if ctx.dialect == "tsql" and name in XML_METHODS and qualifier not in {"dbo", "sys"}:
+                continue
+            if qualifier not in BUILTIN_SCHEMAS:
+                return (f"the function {qualifier}.{name}() is not a built-in askdb knows to "
+                        "be read-only")
+        if called and called[1]:
+            return f"the quoted function name \"{called[0]}\" is not allowed"
+        # typed nodes are checked by the name the database sees only where a name from
+        # another dialect can reach a user-defined function (PostgreSQL)
+        check = isinstance(node, exp.Anonymous) or ctx.dialect == "postgres"
+        shown = called[0] if called else name
+        if check and called and not _allowed(shown, ctx):
+            return (f"the function {shown}() is not one askdb knows to be read-only (an "
+                    "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
+        if isinstance(node, exp.Anonymous) and not called and not _allowed(name, ctx):
             return (f"the function {name}() is not one askdb knows to be read-only (an "
                     "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
+    return None
+
+
+def rule_user_operators_and_types(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    """PostgreSQL runs user code behind ``OPERATOR(s.===)`` and casts to ``s.domain``."""
+    for node in tree.find_all(exp.Operator):
+        operator = str(node.args.get("operator") or "").lower()
+        if "." in operator and not operator.startswith("pg_catalog."):
+            return f"the operator {operator} is not a built-in askdb knows to be read-only"
+    for node in tree.find_all(exp.DataType):
+        if node.this == exp.DataType.Type.USERDEFINED and isinstance(node.args.get("kind"),
+                                                                      exp.Dot):
+            shown = node.sql(dialect=ctx.dialect)
+            if not shown.lower().startswith("pg_catalog."):
+                return f"the type {shown} is not a built-in askdb knows"
     return None
 
 
@@ -253,6 +318,9 @@ def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
     for table in _real_tables(tree, ctx.dialect):
         if table.catalog:
             return f"cross-database reference {table.sql()} is not allowed"
+        # the schema askdb reflects is the database's default one: hr.t is another table
+        if table.db and table.db.lower() not in _DEFAULT_SCHEMAS.get(ctx.dialect, ()):
+            return f"the table {table.sql(dialect=ctx.dialect)} is outside the schema askdb reads"
         if table.name.lower() not in ctx.known_tables:
             return f"the table {table.name} is not part of this database"
     return None
@@ -295,7 +363,12 @@ def _count(node: exp.Expression | None) -> float | None:
     value = _constant(node)
     if value is not None:
         return value
-    return None if node.find(exp.Column, exp.Query) else math.inf
+    if isinstance(node, exp.Literal):
+        return None  # a string argument (printf's value), not a size
+    if node.find(exp.Query) or any(
+            (_constant(lit) or 0) > MAX_BUILT_SIZE for lit in node.find_all(exp.Literal)):
+        return math.inf  # a subquery or a huge constant: not what the data holds
+    return None if node.find(exp.Column) else math.inf
 
 
 def _width(node: exp.Expression | None) -> float:
@@ -330,7 +403,7 @@ def _built_sizes(node: exp.Func) -> Iterable[float | None]:
                 yield float(width or 0)
                 yield float(precision or 0)
             if "*" in args[0].this:  # a width or precision taken from the arguments
-                yield from (_constant(arg) for arg in args[1:])
+                yield from (_count(arg) for arg in args[1:])
 
 
 def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
@@ -348,6 +421,7 @@ RULES: tuple[Rule, ...] = (
     rule_no_writes,
     rule_table_shape,
     rule_functions,
+    rule_user_operators_and_types,
     rule_denied_objects,
     rule_known_tables,
     rule_bounded_sizes,
