@@ -10,7 +10,7 @@ from nlsql import Answerer, Text2Sql, Text2SqlModel, open_readonly
 from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
 from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
-from nlsql.model_files import bundled, gguf_path, resolve_model_path
+from nlsql.model_files import bundled, gguf_path, resolve_model_path, served_gguf
 from nlsql.openai_model import OpenAIModel
 from nlsql.sampledb import create_sample_database
 from training.registry import AdapterRegistry, AdapterVersion
@@ -67,7 +67,8 @@ def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel 
         if model is None:
             raise ConfigError("ASKDB_BACKEND=llamacpp serves the bundled models only; use "
                               "ASKDB_BACKEND=torch for a Hugging Face folder.")
-        loaded = LlamaCppModel.load(gguf_path(settings.cache_path, model), folder,
+        gguf = served_gguf(settings.cache_path, model, settings.llamacpp_weights)
+        loaded = LlamaCppModel.load(gguf, folder,
                                     n_ctx=settings.context_tokens, slots=settings.batch_slots)
     return _with_adapter(loaded, settings, adapter, Path(folder).name)
 

@@ -46,6 +46,10 @@ class Settings:
         "help": "'llamacpp' runs the bundled quantised GGUF with llama.cpp (fast on CPUs), "
                 "'torch' the transformers model (the reference; GPUs), 'auto' picks "
                 "llamacpp on a CPU when it is installed and the model is bundled"})
+    llamacpp_weights: str = field(default="q4_k_m", metadata={
+        "env": "ASKDB_LLAMACPP_WEIGHTS",
+        "help": "weights llama.cpp serves: 'q4_k_m' as shipped (fastest), or 'q8_0' written "
+                "once from them (closer to the fp32 reference, slower decoding)"})
     inference: str = field(default="inprocess", metadata={
         "env": "ASKDB_INFERENCE",
         "help": "'inprocess' runs the model in askdb; 'openai' sends generation to an "
@@ -167,6 +171,8 @@ class Settings:
                               "http://vllm:8000/v1).")
         if self.log_format not in {"text", "json"}:
             raise ConfigError("ASKDB_LOG_FORMAT must be 'text' or 'json'.")
+        if self.llamacpp_weights not in {"q4_k_m", "q8_0"}:
+            raise ConfigError("ASKDB_LLAMACPP_WEIGHTS must be q4_k_m or q8_0.")
         if self.backend not in {"auto", "torch", "llamacpp"}:
             raise ConfigError("ASKDB_BACKEND must be 'auto', 'torch' or 'llamacpp'.")
         if not 1 <= self.port <= 65535:

@@ -122,3 +122,30 @@ def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
         assert batched.generate(questions[1], 80, sql_is_complete).new_tokens > 0
     finally:
         batched._batcher.close()
+
+
+def test_q8_0_weights_are_written_once_and_serve_the_same_answers(llama, tmp_path):
+    """ASKDB_LLAMACPP_WEIGHTS=q8_0: the verified Q4_K_M re-quantised by llama.cpp."""
+    from pathlib import Path
+
+    from nlsql.model_files import bundled, converted_dir, gguf_path, served_gguf
+
+    settings = real_settings()
+    model = bundled(settings.model)
+    cache = tmp_path / "cache"
+    (cache / "gguf").mkdir(parents=True)
+    (cache / "gguf" / model.gguf_name).symlink_to(gguf_path(settings.cache_path, model))
+    q8 = served_gguf(cache, model, "q8_0")
+    assert q8.name.endswith(".Q8_0.gguf") and not list(q8.parent.glob("*.partial"))
+    assert q8.stat().st_size > 1.5 * Path(llama.name).stat().st_size  # 8.5 vs 5 bits
+    written = q8.stat().st_mtime_ns
+    assert served_gguf(cache, model, "q8_0").stat().st_mtime_ns == written  # once
+    assert served_gguf(cache, model, "q4_k_m") == cache / "gguf" / model.gguf_name
+
+    eight = LlamaCppModel.load(q8, converted_dir(settings.cache_path, model), n_ctx=2048)
+    b = [{"role": "system", "content": SCHEMA_B}, Q_B]
+    llama.clear_prefix_cache()
+    four = extract_sql(llama.generate(b, 80, sql_is_complete).text)
+    assert extract_sql(eight.generate(b, 80, sql_is_complete).text) == four
+    assert "france" in (four or "").lower()
+    eight.llm.close()
