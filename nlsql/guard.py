@@ -248,8 +248,8 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
             if each in denied or each.startswith(DENIED_FUNCTION_PREFIXES):
                 return f"the function {each}() is not allowed"
         parent = node.parent
-        if isinstance(parent, exp.Table) and parent.this is node and not (
-                parent.db or parent.catalog) and ctx.known_tables is not None \
+        if ctx.dialect == "sqlite" and isinstance(parent, exp.Table) and parent.this is node \
+                and not (parent.db or parent.catalog) and ctx.known_tables is not None \
                 and name in ctx.known_tables:
             continue  # SQLite full-text search: a table queried as a function
         qualifier = _qualifier(node)
