@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from nlsql.errors import ConfigError
+from nlsql.model_files import LLAMACPP_WEIGHTS
 
 
 def _flag(raw: str) -> bool:
@@ -171,8 +172,9 @@ class Settings:
                               "http://vllm:8000/v1).")
         if self.log_format not in {"text", "json"}:
             raise ConfigError("ASKDB_LOG_FORMAT must be 'text' or 'json'.")
-        if self.llamacpp_weights not in {"q4_k_m", "q8_0"}:
-            raise ConfigError("ASKDB_LLAMACPP_WEIGHTS must be q4_k_m or q8_0.")
+        if self.llamacpp_weights not in LLAMACPP_WEIGHTS:
+            raise ConfigError(f"ASKDB_LLAMACPP_WEIGHTS must be one of "
+                              f"{', '.join(LLAMACPP_WEIGHTS)}.")
         if self.backend not in {"auto", "torch", "llamacpp"}:
             raise ConfigError("ASKDB_BACKEND must be 'auto', 'torch' or 'llamacpp'.")
         if not 1 <= self.port <= 65535:

@@ -7,8 +7,6 @@ then leaves transpiled to the target dialect and capped in rows.
 
 from __future__ import annotations
 
-import math
-import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,7 +24,9 @@ from .guard_functions import (
     BUILTIN_SCHEMAS,
     POSTGRES_BUILTINS,
     XML_METHODS,
+    func_name,
 )
+from .guard_sizes import rule_bounded_sizes
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -105,18 +105,7 @@ DENIED_SYS_OBJECTS = frozenset({
 })
 DENIED_SCHEMAS = frozenset({"mysql"})
 
-# The longest string or blob one function may be asked to build from constants: more
-# is never an answer in chat, only a way to exhaust the memory of the database or the bot.
-MAX_BUILT_SIZE = 1_000_000
-_BLOB_MAKERS = frozenset({"zeroblob", "randomblob"})
-_FORMATTERS = frozenset({"printf", "format"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FORMAT_WIDTH = re.compile(r"%[-+ #0!,]*(\d*)(?:\.(\d+))?")
-_ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
-    exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
-    exp.Div: operator.truediv, exp.IntDiv: operator.floordiv, exp.Pow: operator.pow,
-    exp.Mod: operator.mod,
-}
 
 
 @dataclass(frozen=True)
@@ -140,18 +129,20 @@ class GuardedSql:
 Rule = Callable[[exp.Expression, GuardContext], "str | None"]
 
 
-def _func_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
-
-
 _DEFAULT_SCHEMAS = {"postgres": ("public",), "tsql": ("dbo",), "sqlite": ("main",)}
 # Dialects where a CTE may name itself without RECURSIVE (recursion, not the table).
 _RECURSIVE_WITHOUT_KEYWORD = frozenset({"tsql", "sqlite"})
 
 
-def _real_tables(tree: exp.Expression, dialect: str) -> Iterable[exp.Table]:
+def _real_tables(tree: exp.Expression, dialect: str) -> list[exp.Table]:
+    """:func:`_resolve_tables`, once per tree: two rules and the result each ask."""
+    key = f"askdb_real_tables_{dialect}"
+    if key not in tree.meta:
+        tree.meta[key] = list(_resolve_tables(tree, dialect))
+    return tree.meta[key]
+
+
+def _resolve_tables(tree: exp.Expression, dialect: str) -> Iterable[exp.Table]:
     """The tables a query reads from the database, CTEs resolved scope by scope.
 
     A CTE only hides an unqualified name inside its own WITH, and a non-recursive CTE
@@ -216,7 +207,7 @@ def _qualifier(node: exp.Func) -> str | None:
     if isinstance(parent, exp.Dot) and parent.expression is node:
         return parent.this.sql().lower().strip('"[]`')
     if isinstance(parent, exp.Table) and parent.this is node and (parent.db or parent.catalog):
-        return parent.sql().split("(")[0].rsplit(".", 1)[0].lower().strip('"[]`')
+        return ".".join(p for p in (parent.catalog, parent.db) if p).lower()
     return None
 
 
@@ -235,17 +226,19 @@ def _allowed(name: str, ctx: GuardContext) -> bool:
         ctx.dialect == "postgres" and name in POSTGRES_BUILTINS)
 
 
+# Functions dangerous in one dialect are never needed in another: deny them all.
+_DENIED_ANYWHERE = frozenset().union(*DENIED_FUNCTIONS.values())
+
+
 def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
-    # Functions dangerous in one dialect are never needed in another: deny them all.
-    denied = frozenset().union(*DENIED_FUNCTIONS.values())
     for node in tree.find_all(exp.Func):
-        name = _func_name(node)
+        name = func_name(node)
         called = _called_name(node, ctx.dialect)
         names = {name, called[0]} if called else {name}
         if names & ctx.extra_functions:
             continue
         for each in names:
-            if each in denied or each.startswith(DENIED_FUNCTION_PREFIXES):
+            if each in _DENIED_ANYWHERE or each.startswith(DENIED_FUNCTION_PREFIXES):
                 return f"the function {each}() is not allowed"
         parent = node.parent
         if ctx.dialect == "sqlite" and isinstance(parent, exp.Table) and parent.this is node \
@@ -261,15 +254,12 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
                         "be read-only")
         if called and called[1]:
             return f"the quoted function name \"{called[0]}\" is not allowed"
-        # typed nodes are checked by the name the database sees only where a name from
-        # another dialect can reach a user-defined function (PostgreSQL)
-        check = isinstance(node, exp.Anonymous) or ctx.dialect == "postgres"
+        # typed nodes written as calls are checked by the name the database sees only
+        # where a name from another dialect can reach a user-defined function (PostgreSQL)
         shown = called[0] if called else name
-        if check and called and not _allowed(shown, ctx):
+        checked = isinstance(node, exp.Anonymous) or (ctx.dialect == "postgres" and called)
+        if checked and not _allowed(shown, ctx):
             return (f"the function {shown}() is not one askdb knows to be read-only (an "
-                    "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
-        if isinstance(node, exp.Anonymous) and not called and not _allowed(name, ctx):
-            return (f"the function {name}() is not one askdb knows to be read-only (an "
                     "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
     return None
 
@@ -323,96 +313,6 @@ def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
             return f"the table {table.sql(dialect=ctx.dialect)} is outside the schema askdb reads"
         if table.name.lower() not in ctx.known_tables:
             return f"the table {table.name} is not part of this database"
-    return None
-
-
-def _constant(node: exp.Expression | None) -> float | None:
-    """The value of an expression built only from numbers and arithmetic, else None."""
-    if isinstance(node, exp.Literal):
-        try:
-            return float(node.this)
-        except ValueError:
-            return None
-    if isinstance(node, exp.HexString):
-        try:
-            return float(int(node.this, 16))
-        except ValueError:
-            return None
-    if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
-        return _constant(node.this)
-    if isinstance(node, exp.Neg):
-        value = _constant(node.this)
-        return None if value is None else -value
-    op = _ARITHMETIC.get(type(node))
-    if op is None:
-        return None
-    left, right = _constant(node.left), _constant(node.right)
-    if left is None or right is None:
-        return None
-    try:
-        return float(op(left, right))
-    except (OverflowError, ZeroDivisionError, ValueError):
-        return math.inf
-
-
-def _count(node: exp.Expression | None) -> float | None:
-    """A size argument's value; unbounded when made of constants askdb cannot work out
-    (``abs(-1000000000)``), None when it depends on the data."""
-    if node is None:
-        return None
-    value = _constant(node)
-    if value is not None:
-        return value
-    if isinstance(node, exp.Literal):
-        return None  # a string argument (printf's value), not a size
-    if node.find(exp.Query) or any(
-            (_constant(lit) or 0) > MAX_BUILT_SIZE for lit in node.find_all(exp.Literal)):
-        return math.inf  # a subquery or a huge constant: not what the data holds
-    return None if node.find(exp.Column) else math.inf
-
-
-def _width(node: exp.Expression | None) -> float:
-    """How long a builder's input may be: its longest string literal, or the largest
-    value a builder inside it makes (``upper(repeat('x', 1000))`` is 1000)."""
-    if node is None:
-        return 1.0
-    sizes = [s for f in node.find_all(exp.Func) for s in _built_sizes(f) if s is not None]
-    longest = max((len(lit.this) for lit in node.find_all(exp.Literal) if lit.is_string),
-                  default=1)
-    return max([float(longest), *sizes])
-
-
-def _built_sizes(node: exp.Func) -> Iterable[float | None]:
-    """The sizes a function is asked to build (None where they depend on the data);
-    nested builders multiply: ``repeat(repeat('x', 1000), 1000000)`` is 10^9."""
-    if isinstance(node, exp.Repeat):
-        count = _count(node.args.get("times"))
-        yield None if count is None else count * _width(node.this)
-    elif isinstance(node, exp.Space):
-        yield _count(node.this)
-    elif isinstance(node, exp.Pad):
-        yield _count(node.expression)
-    elif isinstance(node, exp.Anonymous) and _func_name(node) in _BLOB_MAKERS:
-        yield from (_count(arg) for arg in node.expressions[:1])
-    elif isinstance(node, exp.Format) or (
-            isinstance(node, exp.Anonymous) and _func_name(node) in _FORMATTERS):
-        args = [node.this, *node.expressions] if isinstance(node, exp.Format) \
-            else list(node.expressions)
-        if args and isinstance(args[0], exp.Literal) and args[0].is_string:
-            for width, precision in _FORMAT_WIDTH.findall(args[0].this):
-                yield float(width or 0)
-                yield float(precision or 0)
-            if "*" in args[0].this:  # a width or precision taken from the arguments
-                yield from (_count(arg) for arg in args[1:])
-
-
-def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
-    for node in tree.find_all(exp.Func):
-        for size in _built_sizes(node):
-            if size is not None and size > MAX_BUILT_SIZE:
-                built = "an unbounded value" if math.isinf(size) else \
-                    f"a value of {size:,.0f} characters"
-                return f"{_func_name(node)}() would build {built} (at most {MAX_BUILT_SIZE:,})"
     return None
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlglot import exp
+
 _MATH = """
 abs acos acosh asin asinh atan atan2 atanh cbrt ceil ceiling cos cosh cot degrees div exp
 factorial floor gcd lcm ln log log10 log2 mod pi pow power radians round scale sign sin
@@ -111,3 +113,10 @@ def _postgres_builtins() -> frozenset[str]:
 # name sqlglot knows from another dialect (``search``, ``transform``, ``read_csv``) is
 # no built-in there and would call whatever function of that name the database has.
 POSTGRES_BUILTINS = _postgres_builtins()
+
+
+def func_name(node: exp.Func) -> str:
+    """A call's name as sqlglot knows it (typed nodes by their canonical SQL name)."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()

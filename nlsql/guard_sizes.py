@@ -1,0 +1,124 @@
+"""The guard's size rule: no single value built from constants past a million characters.
+
+``repeat('x', 1000000000)`` is one short line of SQL and a gigabyte of memory in the
+database and then in the bot. The rule works out the sizes builder functions are asked
+for (constants, arithmetic, casts, hex, nesting) on the syntax tree; sizes that depend on
+the data are left to the execution layer's byte budget.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from .guard_functions import func_name
+
+if TYPE_CHECKING:
+    from .guard import GuardContext
+
+# The longest string or blob one function may be asked to build from constants: more
+# is never an answer in chat, only a way to exhaust the memory of the database or the bot.
+MAX_BUILT_SIZE = 1_000_000
+_BLOB_MAKERS = frozenset({"zeroblob", "randomblob"})
+_FORMATTERS = frozenset({"printf", "format"})
+_FORMAT_WIDTH = re.compile(r"%[-+ #0!,]*(\d*)(?:\.(\d+))?")
+_ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
+    exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
+    exp.Div: operator.truediv, exp.IntDiv: operator.floordiv, exp.Pow: operator.pow,
+    exp.Mod: operator.mod,
+}
+
+
+def _constant(node: exp.Expression | None) -> float | None:
+    """The value of an expression built only from numbers and arithmetic, else None."""
+    if isinstance(node, exp.Literal):
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    if isinstance(node, exp.HexString):
+        try:
+            return float(int(node.this, 16))
+        except ValueError:
+            return None
+    if isinstance(node, exp.Paren | exp.Cast | exp.TryCast):
+        return _constant(node.this)
+    if isinstance(node, exp.Neg):
+        value = _constant(node.this)
+        return None if value is None else -value
+    op = _ARITHMETIC.get(type(node))
+    if op is None:
+        return None
+    left, right = _constant(node.left), _constant(node.right)
+    if left is None or right is None:
+        return None
+    try:
+        return float(op(left, right))
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return math.inf
+
+
+def _count(node: exp.Expression | None) -> float | None:
+    """A size argument's value; unbounded when made of constants askdb cannot work out
+    (``abs(-1000000000)``), None when it depends on the data."""
+    if node is None:
+        return None
+    value = _constant(node)
+    if value is not None:
+        return value
+    if isinstance(node, exp.Literal):
+        return None  # a string argument (printf's value), not a size
+    if node.find(exp.Query) or any(
+            (_constant(lit) or 0) > MAX_BUILT_SIZE for lit in node.find_all(exp.Literal)):
+        return math.inf  # a subquery or a huge constant: not what the data holds
+    return None if node.find(exp.Column) else math.inf
+
+
+def _width(node: exp.Expression | None) -> float:
+    """How long a builder's input may be: its longest string literal, or the largest
+    value a builder inside it makes (``upper(repeat('x', 1000))`` is 1000)."""
+    if node is None:
+        return 1.0
+    sizes = [s for f in node.find_all(exp.Func) for s in _built_sizes(f) if s is not None]
+    longest = max((len(lit.this) for lit in node.find_all(exp.Literal) if lit.is_string),
+                  default=1)
+    return max([float(longest), *sizes])
+
+
+def _built_sizes(node: exp.Func) -> Iterable[float | None]:
+    """The sizes a function is asked to build (None where they depend on the data);
+    nested builders multiply: ``repeat(repeat('x', 1000), 1000000)`` is 10^9."""
+    if isinstance(node, exp.Repeat):
+        count = _count(node.args.get("times"))
+        yield None if count is None else count * _width(node.this)
+    elif isinstance(node, exp.Space):
+        yield _count(node.this)
+    elif isinstance(node, exp.Pad):
+        yield _count(node.expression)
+    elif isinstance(node, exp.Anonymous) and func_name(node) in _BLOB_MAKERS:
+        yield from (_count(arg) for arg in node.expressions[:1])
+    elif isinstance(node, exp.Format) or (
+            isinstance(node, exp.Anonymous) and func_name(node) in _FORMATTERS):
+        args = [node.this, *node.expressions] if isinstance(node, exp.Format) \
+            else list(node.expressions)
+        if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+            for width, precision in _FORMAT_WIDTH.findall(args[0].this):
+                yield float(width or 0)
+                yield float(precision or 0)
+            if "*" in args[0].this:  # a width or precision taken from the arguments
+                yield from (_count(arg) for arg in args[1:])
+
+
+def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    for node in tree.find_all(exp.Func):
+        for size in _built_sizes(node):
+            if size is not None and size > MAX_BUILT_SIZE:
+                built = "an unbounded value" if math.isinf(size) else \
+                    f"a value of {size:,.0f} characters"
+                return f"{func_name(node)}() would build {built} (at most {MAX_BUILT_SIZE:,})"
+    return None
