@@ -62,10 +62,10 @@ class Settings:
         "env": "ASKDB_OPENAI_MODEL", "help": "model name the server serves; empty = ASKDB_MODEL"})
     openai_api_key: str = field(default="", metadata={
         "env": "ASKDB_OPENAI_API_KEY", "help": "API key for that server, if it wants one"})
-    batch_slots: int = field(default=1, metadata={
+    batch_slots: int = field(default=8, metadata={
         "env": "ASKDB_BATCH_SLOTS",
         "help": "llama.cpp: questions decoded together when several arrive at once "
-                "(1 = one at a time)"})
+                "(1 = one at a time, each waiting for the one before)"})
     context_tokens: int = field(default=8192, metadata={
         "env": "ASKDB_CONTEXT_TOKENS",
         "help": "llama.cpp context size: longest prompt plus answer, in tokens"})

@@ -33,6 +33,19 @@ def llama(real_model):
     return real_model
 
 
+@pytest.fixture(scope="module")
+def single(llama):
+    """The same weights served one question at a time (ASKDB_BATCH_SLOTS=1)."""
+    model = LlamaCppModel.load(llama.name, llama.tokenizer.name_or_path, n_ctx=4096,
+                               slots=1)
+    yield model
+    model.llm.close()
+
+
+def test_default_serving_batches_concurrent_questions(llama):
+    assert llama.slots > 1 and llama._batcher is not None
+
+
 def test_auto_backend_is_llamacpp_on_cpu():
     assert choose_backend(real_settings()) == "llamacpp"
     assert choose_backend(real_settings(backend="torch")) == "torch"
@@ -54,19 +67,19 @@ def test_stop_and_limit(llama):
     assert full.new_tokens < 200  # ended by the end of the statement or of the turn
 
 
-def test_parked_prefixes_give_the_cold_sql(llama):
+def test_parked_prefixes_give_the_cold_sql(single):
     a = [{"role": "system", "content": SCHEMA_A}, Q_A]
     b = [{"role": "system", "content": SCHEMA_B}, Q_B]
-    llama.clear_prefix_cache()
-    cold_a = llama.generate(a, 80, sql_is_complete).text
-    llama.clear_prefix_cache()
-    cold_b = llama.generate(b, 80, sql_is_complete).text
+    single.clear_prefix_cache()
+    cold_a = single.generate(a, 80, sql_is_complete).text
+    single.clear_prefix_cache()
+    cold_b = single.generate(b, 80, sql_is_complete).text
     # alternate: each switch parks one schema's state and restores the other's
     for _ in range(2):
-        assert llama.generate(a, 80, sql_is_complete).text == cold_a
-        assert llama.generate(b, 80, sql_is_complete).text == cold_b
-    assert SCHEMA_A in llama._states  # a is parked while b is current
-    warm = llama.generate(a, 80, sql_is_complete)
+        assert single.generate(a, 80, sql_is_complete).text == cold_a
+        assert single.generate(b, 80, sql_is_complete).text == cold_b
+    assert SCHEMA_A in single._states  # a is parked while b is current
+    warm = single.generate(a, 80, sql_is_complete)
     assert warm.text == cold_a and "singer" in cold_b
 
 
@@ -76,7 +89,7 @@ def test_too_long_prompt_is_a_clear_error(llama):
         llama.generate(huge, 50)
 
 
-def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
+def test_batched_questions_decode_together_and_match_one_at_a_time(single):
     """Concurrent questions share a batch and the schema prefix's KV cells.
 
     A batch evaluates tokens in different groupings than one question alone, so float
@@ -93,9 +106,9 @@ def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
         [{"role": "system", "content": SCHEMA_B},
          {"role": "user", "content": "List the names of singers older than 30."}],
     ]
-    llama.clear_prefix_cache()
-    alone = [llama.generate(q, 80, sql_is_complete).text for q in questions]
-    batched = LlamaCppModel.load(llama.name, llama.tokenizer.name_or_path,
+    single.clear_prefix_cache()
+    alone = [single.generate(q, 80, sql_is_complete).text for q in questions]
+    batched = LlamaCppModel.load(single.name, single.tokenizer.name_or_path,
                                  n_ctx=4096, slots=4)
     try:
         results: dict[int, str] = {}
@@ -124,7 +137,7 @@ def test_batched_questions_decode_together_and_match_one_at_a_time(llama):
         batched._batcher.close()
 
 
-def test_q8_0_weights_are_written_once_and_serve_the_same_answers(llama, tmp_path):
+def test_q8_0_weights_are_written_once_and_serve_the_same_answers(single, tmp_path):
     """ASKDB_LLAMACPP_WEIGHTS=q8_0: the verified Q4_K_M re-quantised by llama.cpp."""
     from pathlib import Path
 
@@ -137,15 +150,15 @@ def test_q8_0_weights_are_written_once_and_serve_the_same_answers(llama, tmp_pat
     (cache / "gguf" / model.gguf_name).symlink_to(gguf_path(settings.cache_path, model))
     q8 = served_gguf(cache, model, "q8_0")
     assert q8.name.endswith(".Q8_0.gguf") and not list(q8.parent.glob("*.partial"))
-    assert q8.stat().st_size > 1.5 * Path(llama.name).stat().st_size  # 8.5 vs 5 bits
+    assert q8.stat().st_size > 1.5 * Path(single.name).stat().st_size  # 8.5 vs 5 bits
     written = q8.stat().st_mtime_ns
     assert served_gguf(cache, model, "q8_0").stat().st_mtime_ns == written  # once
     assert served_gguf(cache, model, "q4_k_m") == cache / "gguf" / model.gguf_name
 
     eight = LlamaCppModel.load(q8, converted_dir(settings.cache_path, model), n_ctx=2048)
     b = [{"role": "system", "content": SCHEMA_B}, Q_B]
-    llama.clear_prefix_cache()
-    four = extract_sql(llama.generate(b, 80, sql_is_complete).text)
+    single.clear_prefix_cache()
+    four = extract_sql(single.generate(b, 80, sql_is_complete).text)
     assert extract_sql(eight.generate(b, 80, sql_is_complete).text) == four
     assert "france" in (four or "").lower()
     eight.llm.close()
