@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from .execute import ResultTable, jsonable
-from .model import Text2SqlModel
+from .model import Text2SqlModel, deferrable
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,9 @@ class Answerer:
             return self.instant(question, table)
         language = detect_language(question)
         assert self.model is not None
-        generation = self.model.generate(
-            self.messages(question, table, language), self.max_new_tokens, _complete
-        )
+        with deferrable():  # the table is shown already; SQL still to write goes first
+            generation = self.model.generate(
+                self.messages(question, table, language), self.max_new_tokens, _complete
+            )
         text = " ".join(unicodedata.normalize("NFC", generation.text).split())
         return text or count_sentence(table, language)

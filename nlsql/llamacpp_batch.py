@@ -6,12 +6,15 @@ so evaluating several sequences' next tokens in one batch costs little more than
 This batcher owns a llama.cpp context with several sequence slots; each question gets a
 slot, starts from the KV cells of its schema prefix (shared, not copied: a unified KV
 cache lets sequences share cells), prefills only its own tail, and then decodes in
-lock-step with the others. Greedy, like the single-sequence path.
+lock-step with the others. Greedy, like the single-sequence path. Waiting questions are
+admitted SQL first: phrasing an answer whose table is already posted takes a free slot
+only when no SQL is waiting for one.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import queue
 import threading
@@ -35,6 +38,7 @@ class Request:
     prefix_ids: list[int]
     max_new: int
     stop_when: Callable[[str], bool] | None
+    deferrable: bool = False  # admitted after every waiting request that is not
     done: threading.Event = field(default_factory=threading.Event)
     new: list[int] = field(default_factory=list)
     text: str = ""
@@ -83,7 +87,10 @@ class Batcher:
         self.memory = self.ctx.memory
         # prefix key -> (cache sequence id, its tokens); LRU
         self.prefixes: OrderedDict[str, tuple[int, list[int]]] = OrderedDict()
-        self.queue: queue.Queue[Request] = queue.Queue()
+        # (deferrable, arrival, request): SQL first, then first come first served
+        self.queue: queue.PriorityQueue[tuple[bool, int, Request | None]] = \
+            queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self.closing = False
         self._submit_lock = threading.Lock()  # no question slips in after close() began
         self._thread = threading.Thread(target=self._loop, name="llama-batcher", daemon=True)
@@ -94,7 +101,7 @@ class Batcher:
         with self._submit_lock:
             if self.closing:
                 raise BatcherClosed()
-            self.queue.put(request)
+            self.queue.put((request.deferrable, next(self._arrivals), request))
         request.done.wait()
         if request.error is not None:
             raise request.error
@@ -106,7 +113,7 @@ class Batcher:
             if self.closing:
                 return
             self.closing = True
-            self.queue.put(None)  # wake the loop
+            self.queue.put((True, next(self._arrivals), None))  # wake the loop
         self._thread.join()
         self.llama_cpp.llama_batch_free(self.batch)
         self.ctx.close()
@@ -119,7 +126,7 @@ class Batcher:
             block = not active
             try:
                 while free:
-                    request = self.queue.get(block=block)
+                    _, _, request = self.queue.get(block=block)
                     block = False
                     if request is None:
                         continue

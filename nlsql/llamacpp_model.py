@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import BadQuestion, ModelUnavailable
-from .model import Generation, Message, StopWhen
+from .model import Generation, Message, StopWhen, is_deferrable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def _open(llama_class, gguf_path, n_ctx: int, threads: int, lora_path=None):
         )
     except (OSError, ValueError, RuntimeError) as err:
         raise ModelUnavailable(f"The model {gguf_path} could not be loaded: {err}") from err
+
+
+def _own_context(n_ctx: int, slots: int) -> int:
+    """The Llama object's own context: unused when a batcher serves (its KV is ~28 KB a
+    token, 230 MB at 8192), so only a token's worth is kept then."""
+    return n_ctx if slots == 1 else 64
 
 
 class LlamaCppModel:
@@ -94,7 +100,7 @@ class LlamaCppModel:
         except (OSError, ValueError) as err:
             raise ModelUnavailable(f"The tokenizer in {tokenizer_dir} could not be loaded: "
                                    f"{err}") from err
-        llm = _open(Llama, gguf_path, n_ctx, threads, lora_path)
+        llm = _open(Llama, gguf_path, _own_context(n_ctx, slots), threads, lora_path)
         log.info("loaded %s with llama.cpp (%d threads) in %.1fs", gguf_path, threads,
                  time.perf_counter() - started)
         model = cls(llm, tokenizer, str(gguf_path), n_ctx, threads, slots)
@@ -111,7 +117,8 @@ class LlamaCppModel:
 
         with self._lock:
             # open first: a bad adapter raises here and leaves everything serving
-            llm = _open(Llama, self.name, self.n_ctx, self.threads, lora_path)
+            llm = _open(Llama, self.name, _own_context(self.n_ctx, self.slots), self.threads,
+                        lora_path)
             if self._batcher is not None:
                 self._batcher.close()  # finishes the questions already in it
             old, self.llm = self.llm, llm
@@ -134,7 +141,7 @@ class LlamaCppModel:
         from .llamacpp_batch import BatcherClosed, Request, prefix_ids
 
         key, shared = prefix_ids(self.tokenizer, messages)
-        request = Request(ids, key, shared, max_new_tokens, stop_when)
+        request = Request(ids, key, shared, max_new_tokens, stop_when, is_deferrable())
         for _attempt in range(3):
             with self._lock:  # an adapter swap replaces the batcher under this lock
                 batcher = self._batcher

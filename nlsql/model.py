@@ -7,13 +7,15 @@ two generations at once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,25 @@ from .errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
+
+# Generations that can wait (phrasing an answer whose table is already posted) are marked
+# here rather than through every backend's ``generate`` signature: a batching backend
+# admits them after the SQL of questions still waiting for their table.
+_DEFERRABLE = contextvars.ContextVar("askdb_deferrable_generation", default=False)
+
+
+@contextlib.contextmanager
+def deferrable() -> Iterator[None]:
+    """Generations in this block yield to SQL generations queued beside them."""
+    token = _DEFERRABLE.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRABLE.reset(token)
+
+
+def is_deferrable() -> bool:
+    return _DEFERRABLE.get()
 StopWhen = Callable[[str], bool]
 
 

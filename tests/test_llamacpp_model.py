@@ -162,3 +162,49 @@ def test_q8_0_weights_are_written_once_and_serve_the_same_answers(single, tmp_pa
     assert extract_sql(eight.generate(b, 80, sql_is_complete).text) == four
     assert "france" in (four or "").lower()
     eight.llm.close()
+
+
+def test_phrasing_waits_for_sql_still_to_write(single):
+    """A deferrable request (an answer to phrase) is admitted after SQL queued later."""
+    import threading
+    import time
+
+    from nlsql.llamacpp_batch import Batcher, Request, prefix_ids
+
+    batcher = Batcher(single.llm, single.tokenizer, slots=1, n_ctx=4096, threads=2)
+    messages = [{"role": "system", "content": SCHEMA_A}, Q_A]
+    ids = single.tokenizer(single.render(messages), add_special_tokens=False)["input_ids"]
+    key, shared = prefix_ids(single.tokenizer, messages)
+
+    def request(max_new: int, later: bool = False) -> Request:
+        return Request(ids, key, shared, max_new, None, later)
+
+    try:
+        busy, phrase, sql = request(40), request(5, later=True), request(5)
+        threads = [threading.Thread(target=batcher.submit, args=(r,))
+                   for r in (busy, phrase, sql)]
+        for thread in threads:  # arrival order: busy, then phrase, then sql
+            thread.start()
+            time.sleep(0.2)
+        for thread in threads:
+            thread.join(120)
+        assert busy.ended <= sql.first < phrase.first  # the only slot went to the SQL
+        assert phrase.new and sql.new
+    finally:
+        batcher.close()
+
+
+def test_the_answerer_phrases_as_deferrable():
+    from nlsql import Answerer, ResultTable
+    from nlsql.model import Generation, is_deferrable
+
+    seen: list[bool] = []
+
+    class Recording:
+        def generate(self, messages, max_new_tokens=256, stop_when=None):
+            seen.append(is_deferrable())
+            return Generation("DC2 saved the most.", 10, 5, 0.0, 0.0)
+
+    table = ResultTable(("DepartmentName", "Saved"), (("DC1", 10), ("DC2", 20)))
+    assert Answerer(Recording()).answer("Who saved most?", table) == "DC2 saved the most."
+    assert seen == [True] and not is_deferrable()
