@@ -23,6 +23,7 @@ from .guard_functions import (
     ALLOWED_PREFIXES,
     BUILTIN_SCHEMAS,
     POSTGRES_BUILTINS,
+    TSQL_TABLE_FUNCTIONS,
     XML_METHODS,
     func_name,
 )
@@ -230,6 +231,12 @@ def _allowed(name: str, ctx: GuardContext) -> bool:
 _DENIED_ANYWHERE = frozenset().union(*DENIED_FUNCTIONS.values())
 
 
+def _table_valued(node: exp.Func) -> bool:
+    """``FROM f(...)`` or ``CROSS APPLY f(...)``: a call in a table's place."""
+    parent = node.parent
+    return isinstance(parent, exp.Table | exp.Lateral) and parent.this is node
+
+
 def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
     for node in tree.find_all(exp.Func):
         name = func_name(node)
@@ -254,6 +261,11 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
                         "be read-only")
         if called and called[1]:
             return f"the quoted function name \"{called[0]}\" is not allowed"
+        if ctx.dialect == "tsql" and _table_valued(node) and qualifier is None and (
+                not called or called[0] not in TSQL_TABLE_FUNCTIONS):
+            shown = called[0] if called else name
+            return (f"the table function {shown}() is not a built-in askdb knows to be "
+                    "read-only (an operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
         # typed nodes written as calls are checked by the name the database sees only
         # where a name from another dialect can reach a user-defined function (PostgreSQL)
         shown = called[0] if called else name
@@ -261,6 +273,15 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
         if checked and not _allowed(shown, ctx):
             return (f"the function {shown}() is not one askdb knows to be read-only (an "
                     "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
+    return None
+
+
+def rule_no_variables(tree: exp.Expression, ctx: GuardContext) -> str | None:
+    """``@@VERSION``, ``@@hostname``, ``@x``, ``$1``: server and session variables, and
+    placeholders, say nothing about the data and a question never needs them."""
+    for node in tree.find_all(exp.SessionParameter, exp.Parameter, exp.Placeholder):
+        return (f"variables and parameters ({node.sql(dialect=ctx.dialect)}) are not allowed: "
+                "write the values into the query")
     return None
 
 
@@ -321,6 +342,7 @@ RULES: tuple[Rule, ...] = (
     rule_no_writes,
     rule_table_shape,
     rule_functions,
+    rule_no_variables,
     rule_user_operators_and_types,
     rule_denied_objects,
     rule_known_tables,

@@ -101,6 +101,10 @@ ALLOWED_PREFIXES = ("st_",)  # PostGIS's spatial functions: read-only computatio
 BUILTIN_SCHEMAS = frozenset({"pg_catalog"})
 # SQL Server's xml methods, called on a column or subquery (``(...).value('.', ...)``).
 XML_METHODS = frozenset({"value", "query", "exist", "nodes"})
+# SQL Server resolves an unqualified table-valued call to a user function of the default
+# schema when it is not one of these built-ins (a scalar call without a schema is always
+# a built-in): FROM split(...) may run anyone's code, FROM STRING_SPLIT(...) does not.
+TSQL_TABLE_FUNCTIONS = frozenset({"string_split", "openjson", "generate_series"})
 
 
 def _postgres_builtins() -> frozenset[str]:
