@@ -90,8 +90,8 @@ def cmd_check_sql(args: argparse.Namespace, settings: Settings) -> int:
             from nlsql import open_readonly
 
             database = open_readonly(args.db, settings.query_timeout_s)
-            guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows,
-                             extra_functions=settings.extra_functions)
+            guard = SqlGuard.for_schema(database.dialect, database.schema(),
+                                        settings.max_rows, settings.extra_functions)
         else:
             guard = SqlGuard(args.dialect, None, settings.max_rows,
                              extra_functions=settings.extra_functions)
@@ -147,8 +147,8 @@ def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
         ensure_sample_database(settings)
     url = args.db or settings.effective_database_url
     database = open_readonly(url, settings.query_timeout_s)
-    guard = SqlGuard(database.dialect, database.schema().table_names, settings.max_rows,
-                     extra_functions=settings.extra_functions)
+    guard = SqlGuard.for_schema(database.dialect, database.schema(), settings.max_rows,
+                                settings.extra_functions)
     store = ExampleStore(settings.effective_state_url)
     added = refused = 0
     with open(args.file, encoding="utf-8") as lines:

@@ -32,13 +32,22 @@ class NotSql(AskdbError):
 
 
 class SqlRejected(AskdbError):
-    """The guard refused a statement; ``reason`` says which rule."""
+    """The guard refused a statement; ``reason`` says which rule.
+
+    ``mistake``: the statement names a table or column the database does not have, a
+    slip another try can fix, unlike a refusal on purpose (a write, two statements).
+    """
 
     kind = "sql_rejected"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, mistake: bool = False) -> None:
         super().__init__(f"I won't run that SQL: {reason}")
         self.reason = reason
+        self.mistake = mistake
+
+
+class Mistake(str):
+    """A guard rule's reason that is a fixable mistake (see :attr:`SqlRejected.mistake`)."""
 
 
 class SqlTimeout(AskdbError):

@@ -8,7 +8,7 @@ then leaves transpiled to the target dialect and capped in rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -17,7 +17,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import traverse_scope
 
-from .errors import SqlRejected
+from .errors import Mistake, SqlRejected
+from .guard_columns import rule_attribute_calls
 from .guard_functions import (
     ALLOWED_FUNCTIONS,
     ALLOWED_PREFIXES,
@@ -28,6 +29,7 @@ from .guard_functions import (
     func_name,
 )
 from .guard_sizes import rule_bounded_sizes
+from .schema import Schema
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -114,6 +116,8 @@ class GuardContext:
     dialect: str
     known_tables: frozenset[str] | None = None
     extra_functions: frozenset[str] = frozenset()  # ASKDB_ALLOWED_FUNCTIONS
+    # lower-cased table name -> its column names as the database spells them
+    known_columns: Mapping[str, frozenset[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +337,7 @@ def rule_known_tables(tree: exp.Expression, ctx: GuardContext) -> str | None:
         if table.db and table.db.lower() not in _DEFAULT_SCHEMAS.get(ctx.dialect, ()):
             return f"the table {table.sql(dialect=ctx.dialect)} is outside the schema askdb reads"
         if table.name.lower() not in ctx.known_tables:
-            return f"the table {table.name} is not part of this database"
+            return Mistake(f"the table {table.name} is not part of this database")
     return None
 
 
@@ -346,6 +350,7 @@ RULES: tuple[Rule, ...] = (
     rule_user_operators_and_types,
     rule_denied_objects,
     rule_known_tables,
+    rule_attribute_calls,
     rule_bounded_sizes,
 )
 
@@ -390,13 +395,23 @@ class SqlGuard:
         max_rows: int = DEFAULT_MAX_ROWS,
         rules: tuple[Rule, ...] = RULES,
         extra_functions: Iterable[str] = (),
+        known_columns: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.dialect = SQLALCHEMY_TO_SQLGLOT.get(dialect, dialect)
         tables = None if known_tables is None else frozenset(t.lower() for t in known_tables)
+        columns = None if known_columns is None else {
+            t.lower(): frozenset(c) for t, c in known_columns.items()}
         self.context = GuardContext(self.dialect, tables,
-                                    frozenset(f.lower() for f in extra_functions))
+                                    frozenset(f.lower() for f in extra_functions), columns)
         self.max_rows = max_rows
         self.rules = rules
+
+    @classmethod
+    def for_schema(cls, dialect: str, schema: Schema, max_rows: int = DEFAULT_MAX_ROWS,
+                   extra_functions: Iterable[str] = ()) -> SqlGuard:
+        """A guard that knows a database's tables and their columns."""
+        return cls(dialect, schema.table_names, max_rows, extra_functions=extra_functions,
+                   known_columns=schema.columns_by_table)
 
     def parse(self, sql: str) -> exp.Expression:
         if not sql or not sql.strip():
@@ -425,7 +440,7 @@ class SqlGuard:
         for rule in self.rules:
             reason = rule(tree, self.context)
             if reason:
-                raise SqlRejected(reason)
+                raise SqlRejected(reason, mistake=isinstance(reason, Mistake))
         assert isinstance(tree, exp.Query)
         capped_tree, capped = cap_rows(tree, self.max_rows)
         try:

@@ -115,7 +115,7 @@ def prompt_messages(database: ReadOnlyDatabase, question: str,
 def _retryable(err: SqlFailed | SqlRejected) -> bool:
     """A mistake another try can fix: the database refused it, or it named a table that
     does not exist; not a query the guard refuses on purpose (a write, two statements)."""
-    return isinstance(err, SqlFailed) or "not part of" in err.user_message
+    return isinstance(err, SqlFailed) or err.mistake
 
 
 class Text2Sql:
@@ -149,8 +149,8 @@ class Text2Sql:
 
     def guard(self) -> SqlGuard:
         schema = self.database.schema()
-        return SqlGuard(self.database.dialect, schema.table_names, self.max_rows,
-                        extra_functions=self.extra_functions)
+        return SqlGuard.for_schema(self.database.dialect, schema, self.max_rows,
+                                   extra_functions=self.extra_functions)
 
     def prompt_schema(self, question: str) -> str:
         return prompt_schema(self.database, question, self.schema_budget_chars)

@@ -57,6 +57,11 @@ class Schema:
     def table_names(self) -> set[str]:
         return {t.name.lower() for t in self.tables}
 
+    @property
+    def columns_by_table(self) -> dict[str, list[str]]:
+        """What the guard checks ``t.name`` against (lower-cased table names)."""
+        return {t.name.lower(): t.column_names for t in self.tables}
+
 
 def _is_short_text(col_type: sa.types.TypeEngine) -> bool:
     if not isinstance(col_type, sa.String):

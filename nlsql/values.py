@@ -231,7 +231,7 @@ def _build(database) -> ValueIndex:
 
     def distinct(table: str, column: str, limit: int) -> list[object]:
         q = lambda name: quote_identifier(name, database.dialect)  # noqa: E731
-        guard = SqlGuard(database.dialect, schema.table_names, limit)
+        guard = SqlGuard.for_schema(database.dialect, schema, limit)
         sql = f"SELECT DISTINCT {q(column)} FROM {q(table)} WHERE {q(column)} IS NOT NULL"
         return [row[0] for row in database.run(guard.check(sql)).rows]
 
