@@ -24,6 +24,7 @@ from .errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
+StopWhen = Callable[[str], bool]
 
 # Generations that can wait (phrasing an answer whose table is already posted) are marked
 # here rather than through every backend's ``generate`` signature: a batching backend
@@ -43,7 +44,6 @@ def deferrable() -> Iterator[None]:
 
 def is_deferrable() -> bool:
     return _DEFERRABLE.get()
-StopWhen = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
