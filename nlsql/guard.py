@@ -26,6 +26,7 @@ from .guard_functions import (
     POSTGRES_BUILTINS,
     TSQL_TABLE_FUNCTIONS,
     XML_METHODS,
+    called_name,
     func_name,
 )
 from .guard_sizes import rule_bounded_sizes
@@ -216,14 +217,23 @@ def _qualifier(node: exp.Func) -> str | None:
     return None
 
 
-_CALL = re.compile(r'\s*("?)([A-Za-z_][A-Za-z0-9_$]*)"?\s*\(')
-
-
-def _called_name(node: exp.Func, dialect: str) -> tuple[str, bool] | None:
-    """The function name the database will see, and whether it is quoted (None when
-    the node is written as syntax, not as a call: ``CASE``, ``x::int``, ``INTERVAL``)."""
-    match = _CALL.match(node.sql(dialect=dialect))
-    return (match.group(2).lower(), bool(match.group(1))) if match else None
+def _on_a_value(node: exp.Func, qualifier: str, tree: exp.Expression,
+                 ctx: GuardContext) -> bool:
+    """``x.value(...)``, ``e.x.nodes(...)``, ``(SELECT ... FOR XML PATH).value(...)``: an
+    xml method on a column or subquery, not ``sales.value()``, a user function in the
+    schema ``sales``."""
+    if not isinstance(node.parent, exp.Dot):  # FROM sales.nodes(...): a table function
+        return False
+    if isinstance(node.parent.this, exp.Subquery | exp.Paren):
+        return True
+    parts = qualifier.split(".")
+    aliases = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)}
+    listed = {c.name.lower() for a in tree.find_all(exp.TableAlias) for c in a.columns}
+    known = listed | {c.lower() for cs in (ctx.known_columns or {}).values() for c in cs}
+    aliases |= {a.name.lower() for a in tree.find_all(exp.TableAlias) if a.name}
+    if len(parts) == 2:
+        return parts[0] in aliases and (parts[1] in known or ctx.known_columns is None)
+    return len(parts) == 1 and parts[0] in known
 
 
 def _allowed(name: str, ctx: GuardContext) -> bool:
@@ -244,7 +254,7 @@ def _table_valued(node: exp.Func) -> bool:
 def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
     for node in tree.find_all(exp.Func):
         name = func_name(node)
-        called = _called_name(node, ctx.dialect)
+        called = called_name(node, ctx.dialect)
         names = {name, called[0]} if called else {name}
         if names & ctx.extra_functions:
             continue
@@ -258,7 +268,8 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
             continue  # SQLite full-text search: a table queried as a function
         qualifier = _qualifier(node)
         if qualifier is not None:
-            if ctx.dialect == "tsql" and name in XML_METHODS and qualifier not in {"dbo", "sys"}:
+            if ctx.dialect == "tsql" and name in XML_METHODS and _on_a_value(node, qualifier,
+                                                                             tree, ctx):
                 continue
             if qualifier not in BUILTIN_SCHEMAS:
                 return (f"the function {qualifier}.{name}() is not a built-in askdb knows to "

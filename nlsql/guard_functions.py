@@ -10,6 +10,7 @@ the operator names them in ``ASKDB_ALLOWED_FUNCTIONS``: askdb cannot see what th
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlglot import exp
@@ -124,3 +125,13 @@ def func_name(node: exp.Func) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
     return node.sql_name().lower()
+
+
+_CALL = re.compile(r'\s*("?)([A-Za-z_][A-Za-z0-9_$]*)"?\s*\(')
+
+
+def called_name(node: exp.Func, dialect: str) -> tuple[str, bool] | None:
+    """The function name the database will see, and whether it is quoted (None when
+    the node is written as syntax, not as a call: ``CASE``, ``x::int``, ``INTERVAL``)."""
+    match = _CALL.match(node.sql(dialect=dialect))
+    return (match.group(2).lower(), bool(match.group(1))) if match else None
