@@ -94,7 +94,7 @@ def _offered(source, ctx: GuardContext) -> frozenset[str]:
     if isinstance(source, exp.Table):
         listed = _listed(source)
         if isinstance(source.this, exp.Identifier):  # a table (an alias list renames some)
-            return listed | ctx.known_columns.get(source.name, frozenset()) | SYSTEM_COLUMNS
+            return listed | ctx.known_columns.get(source.name.lower(), frozenset()) | SYSTEM_COLUMNS
         if isinstance(source.this, exp.Func):
             return listed or _function_columns(source.this, source)
     return frozenset()

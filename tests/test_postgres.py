@@ -9,7 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from bot.store import ConversationStore
-from nlsql import Answer, GuardedSql, ReadOnlyDatabase, SqlFailed, SqlGuard, SqlTimeout
+from nlsql import (
+    Answer,
+    GuardedSql,
+    ReadOnlyDatabase,
+    SqlFailed,
+    SqlGuard,
+    SqlRejected,
+    SqlTimeout,
+)
 from nlsql.sampledb import populate
 from tests.pgserver import create_database, postgres_server
 
@@ -24,6 +32,9 @@ def pg_url():
         populate(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE SEQUENCE ticket_no")
+            # a user function that attribute notation reaches: d.leak is leak(d)
+            conn.exec_driver_sql('CREATE FUNCTION leak(d "Department") RETURNS text '
+                                 "LANGUAGE sql AS $$ SELECT 'leaked ' || d::text $$")
         engine.dispose()
         yield base
 
@@ -58,6 +69,21 @@ def test_connection_refuses_writes_without_guard(pg_url, sql):
     with pytest.raises(SqlFailed):
         db.run(raw(sql))
     assert db.run(raw('SELECT COUNT(*) FROM "Department"')).rows == ((5,),)
+
+
+def test_attribute_notation_calls_are_refused_columns_pass(pg_url):
+    db = ReadOnlyDatabase(f"{pg_url}/jidouka")
+    call = 'SELECT d.leak FROM "Department" d LIMIT 1'
+    # the premise, on the server itself: no function call in the text, yet one runs
+    assert str(db.run(raw(call)).rows[0][0]).startswith("leaked")
+    guard = SqlGuard.for_schema(db.dialect, db.schema())
+    with pytest.raises(SqlRejected, match="no column leak in d") as refused:
+        guard.check(call)
+    assert refused.value.mistake  # the model may be asked again, told what is wrong
+    fine = guard.check('SELECT d."DepartmentName", COUNT(j."JidoukaId") FROM "Department" d '
+                       'JOIN "Jidouka" j ON j."DepartmentId" = d."DepartmentId" '
+                       'GROUP BY d."DepartmentName"')
+    assert len(db.run(fine).rows) == 5
 
 
 def test_read_only_transaction_is_reported(pg_url):
