@@ -119,6 +119,8 @@ class GuardContext:
     extra_functions: frozenset[str] = frozenset()  # ASKDB_ALLOWED_FUNCTIONS
     # lower-cased table name -> its column names as the database spells them
     known_columns: Mapping[str, frozenset[str]] | None = None
+    # PostgreSQL: the database's own function names, lower-cased (None: not known)
+    user_functions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,9 @@ def _on_a_value(node: exp.Func, qualifier: str, tree: exp.Expression,
     parts = qualifier.split(".")
     aliases = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)}
     listed = {c.name.lower() for a in tree.find_all(exp.TableAlias) for c in a.columns}
-    known = listed | {c.lower() for cs in (ctx.known_columns or {}).values() for c in cs}
+    read = {t.name.lower() for t in tree.find_all(exp.Table)}  # columns of this query's tables
+    known = listed | {c.lower() for t, cs in (ctx.known_columns or {}).items() if t in read
+                      for c in cs}
     aliases |= {a.name.lower() for a in tree.find_all(exp.TableAlias) if a.name}
     if len(parts) == 2:
         return parts[0] in aliases and (parts[1] in known or ctx.known_columns is None)
@@ -407,22 +411,26 @@ class SqlGuard:
         rules: tuple[Rule, ...] = RULES,
         extra_functions: Iterable[str] = (),
         known_columns: Mapping[str, Iterable[str]] | None = None,
+        user_functions: Iterable[str] | None = None,
     ) -> None:
         self.dialect = SQLALCHEMY_TO_SQLGLOT.get(dialect, dialect)
         tables = None if known_tables is None else frozenset(t.lower() for t in known_tables)
         columns = None if known_columns is None else {
             t.lower(): frozenset(c) for t, c in known_columns.items()}
+        functions = None if user_functions is None else frozenset(
+            f.lower() for f in user_functions)
         self.context = GuardContext(self.dialect, tables,
-                                    frozenset(f.lower() for f in extra_functions), columns)
+                                    frozenset(f.lower() for f in extra_functions), columns,
+                                    functions)
         self.max_rows = max_rows
         self.rules = rules
 
     @classmethod
     def for_schema(cls, dialect: str, schema: Schema, max_rows: int = DEFAULT_MAX_ROWS,
                    extra_functions: Iterable[str] = ()) -> SqlGuard:
-        """A guard that knows a database's tables and their columns."""
+        """A guard that knows a database's tables, their columns and its functions."""
         return cls(dialect, schema.table_names, max_rows, extra_functions=extra_functions,
-                   known_columns=schema.columns_by_table)
+                   known_columns=schema.columns_by_table, user_functions=schema.functions)
 
     def parse(self, sql: str) -> exp.Expression:
         if not sql or not sql.strip():

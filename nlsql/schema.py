@@ -48,6 +48,9 @@ class Table:
 class Schema:
     dialect: str
     tables: tuple[Table, ...] = field(default_factory=tuple)
+    # PostgreSQL: names of the database's own functions (not pg_catalog's), which a
+    # query can reach without a call in its text (``t.f`` is ``f(t)``); None: not read
+    functions: frozenset[str] | None = None
 
     def table(self, name: str) -> Table | None:
         low = name.lower()
@@ -113,8 +116,18 @@ def reflect_schema(engine: Engine, with_samples: bool = True) -> Schema:
                 if fk.get("referred_table")
             )
             tables.append(Table(name, tuple(columns), fks))
+        functions = _user_functions(conn) if engine.dialect.name == "postgresql" else None
         conn.rollback()
-    return Schema(dialect=engine.dialect.name, tables=tuple(tables))
+    return Schema(dialect=engine.dialect.name, tables=tuple(tables), functions=functions)
+
+
+def _user_functions(conn: sa.Connection) -> frozenset[str]:
+    """Every function outside PostgreSQL's own schemas, lower-cased (a superset is safe)."""
+    rows = conn.exec_driver_sql(
+        "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
+        "'information_schema')")
+    return frozenset(str(name).lower() for (name,) in rows)
 
 
 def _type_name(col_type: sa.types.TypeEngine) -> str:

@@ -57,7 +57,8 @@ def select_tables(schema: Schema, question: str, fits: Callable[[Schema], bool])
     chosen: list[Table] = []
 
     def subset(tables: list[Table]) -> Schema:
-        return Schema(schema.dialect, tuple(sorted(tables, key=lambda t: t.name)))
+        return Schema(schema.dialect, tuple(sorted(tables, key=lambda t: t.name)),
+                      schema.functions)
 
     def add(table: Table) -> bool:
         if table in chosen:

@@ -22,7 +22,8 @@ def test_golden_file_is_big_enough():
 def test_golden(case):
     columns = case.get("columns")  # {table: [column, ...]}: the tables and their columns
     tables = list(columns) if columns else case.get("tables")
-    guard = SqlGuard(case["dialect"], tables, known_columns=columns)
+    guard = SqlGuard(case["dialect"], tables, known_columns=columns,
+                     user_functions=case.get("functions"))
     if case["verdict"] == "allow":
         out = guard.check(case["sql"]).sql
         assert case.get("output", "") in out

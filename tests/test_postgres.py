@@ -76,10 +76,10 @@ def test_attribute_notation_calls_are_refused_columns_pass(pg_url):
     call = 'SELECT d.leak FROM "Department" d LIMIT 1'
     # the premise, on the server itself: no function call in the text, yet one runs
     assert str(db.run(raw(call)).rows[0][0]).startswith("leaked")
+    assert "leak" in db.schema().functions  # read from pg_proc with the schema
     guard = SqlGuard.for_schema(db.dialect, db.schema())
-    with pytest.raises(SqlRejected, match="no column leak in d") as refused:
+    with pytest.raises(SqlRejected, match=r"function leak\(\)"):
         guard.check(call)
-    assert refused.value.mistake  # the model may be asked again, told what is wrong
     fine = guard.check('SELECT d."DepartmentName", COUNT(j."JidoukaId") FROM "Department" d '
                        'JOIN "Jidouka" j ON j."DepartmentId" = d."DepartmentId" '
                        'GROUP BY d."DepartmentName"')
