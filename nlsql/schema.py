@@ -121,13 +121,15 @@ def reflect_schema(engine: Engine, with_samples: bool = True) -> Schema:
     return Schema(dialect=engine.dialect.name, tables=tuple(tables), functions=functions)
 
 
+# every function outside PostgreSQL's own schemas (a superset of what a query can reach)
+POSTGRES_USER_FUNCTIONS = (
+    "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+    "ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')")
+
+
 def _user_functions(conn: sa.Connection) -> frozenset[str]:
-    """Every function outside PostgreSQL's own schemas, lower-cased (a superset is safe)."""
-    rows = conn.exec_driver_sql(
-        "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
-        "ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
-        "'information_schema')")
-    return frozenset(str(name).lower() for (name,) in rows)
+    return frozenset(str(name).lower()
+                     for (name,) in conn.exec_driver_sql(POSTGRES_USER_FUNCTIONS))
 
 
 def _type_name(col_type: sa.types.TypeEngine) -> str:

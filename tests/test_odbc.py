@@ -14,6 +14,7 @@ from nlsql import (
     ReadOnlyDatabase,
     SqlFailed,
     SqlGuard,
+    SqlRejected,
     SqlTimeout,
     open_readonly,
 )
@@ -39,6 +40,9 @@ def company():
         url = create_database(base, "company")
         engine = sa.create_engine(url)
         populate(engine)
+        with engine.begin() as conn:  # a function attribute notation would reach
+            conn.exec_driver_sql('CREATE FUNCTION leak(d "Department") RETURNS int '
+                                 "LANGUAGE sql AS 'SELECT 1'")
         engine.dispose()
         yield url
 
@@ -58,7 +62,10 @@ def test_schema_and_answers_match_the_native_driver(company):
     assert "Department" in {fk.ref_table for fk in jidouka.foreign_keys}
     assert any(c.samples for t in schema.tables for c in t.columns), "text samples read"
     assert "CREATE TABLE" in odbc.schema_text()
-    guard = SqlGuard("postgres", schema.table_names)
+    assert schema.functions == native.schema().functions and "leak" in schema.functions
+    guard = SqlGuard.for_schema("postgres", schema)
+    with pytest.raises(SqlRejected, match="function leak"):
+        guard.check('SELECT d.leak FROM "Department" d')
     sql = guard.check('SELECT d."DepartmentName", COUNT(*) FROM "Jidouka" j JOIN "Department" d '
                       'ON j."DepartmentId" = d."DepartmentId" GROUP BY d."DepartmentName" '
                       "ORDER BY 2 DESC, 1")
