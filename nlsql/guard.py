@@ -229,12 +229,13 @@ def _on_a_value(node: exp.Func, qualifier: str, tree: exp.Expression,
     if isinstance(node.parent.this, exp.Subquery | exp.Paren):
         return True
     parts = qualifier.split(".")
-    aliases = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)}
-    listed = {c.name.lower() for a in tree.find_all(exp.TableAlias) for c in a.columns}
-    read = {t.name.lower() for t in tree.find_all(exp.Table)}  # columns of this query's tables
-    known = listed | {c.lower() for t, cs in (ctx.known_columns or {}).items() if t in read
-                      for c in cs}
-    aliases |= {a.name.lower() for a in tree.find_all(exp.TableAlias) if a.name}
+    tables = list(tree.find_all(exp.Table))
+    table_aliases = list(tree.find_all(exp.TableAlias))
+    aliases = {t.alias_or_name.lower() for t in tables} | {
+        a.name.lower() for a in table_aliases if a.name}
+    read = {t.name.lower() for t in tables}  # only the columns of this query's tables count
+    known = {c.name.lower() for a in table_aliases for c in a.columns} | {
+        c.lower() for t, cs in (ctx.known_columns or {}).items() if t in read for c in cs}
     if len(parts) == 2:
         return parts[0] in aliases and (parts[1] in known or ctx.known_columns is None)
     return len(parts) == 1 and parts[0] in known
