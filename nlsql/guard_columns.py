@@ -11,8 +11,8 @@ passes on a real server found a way through every approximation of it. So the ru
 the question around: a qualified name or field is refused when it is the name of one of
 the database's own functions (read from ``pg_proc`` with the schema; built-ins in
 ``pg_catalog`` are read-only and harmless), unless it plainly names a column of a table
-that only one FROM item in the query is called by. Names nothing can call pass; PostgreSQL
-reports a name that is neither column nor function as its own error.
+in its own query's FROM that no enclosing query has a name for. Names nothing can call
+pass; PostgreSQL reports a name that is neither column nor function as its own error.
 """
 
 from __future__ import annotations
@@ -46,24 +46,23 @@ def rule_attribute_calls(tree: exp.Expression, ctx: GuardContext) -> str | None:
     except (SqlglotError, RecursionError, KeyError, ValueError):
         return "its column references could not be checked"
     scope_of = {id(c): scope for scope in scopes for c in scope.columns}
-    names = _source_names(normal)
     for column in normal.find_all(exp.Column):
         if not column.table or not isinstance(column.this, exp.Identifier):
             continue  # unqualified: always a column (or an error), never a call
         if column.name.lower() not in functions:
             continue
-        if _plain_column(column, scope_of.get(id(column)), names, ctx):
+        if _plain_column(column, scope_of.get(id(column)), ctx):
             continue
         return (f"{column.sql(dialect='postgres')} would call the database's function "
                 f"{column.name}() (PostgreSQL reads t.f as f(t) when t has no column f)")
     return None
 
 
-def _plain_column(column: exp.Column, scope: Scope | None, names: list[str],
-                  ctx: GuardContext) -> bool:
-    """``e.email`` where ``e`` is the only FROM item so called, a table with that column:
-    PostgreSQL takes the column then. Anything less plain is not worked out."""
-    if scope is None or names.count(column.table) != 1 or ctx.known_columns is None:
+def _plain_column(column: exp.Column, scope: Scope | None, ctx: GuardContext) -> bool:
+    """``e.email`` where ``e`` is a table with that column in this query's own FROM and no
+    enclosing query has anything called ``e``: PostgreSQL takes the column then. Anything
+    less plain (renamed columns, a name bound at two levels) is not worked out."""
+    if scope is None or ctx.known_columns is None:
         return False
     source = scope.sources.get(column.table)
     if not isinstance(source, exp.Table) or not isinstance(source.this, exp.Identifier):
@@ -71,12 +70,9 @@ def _plain_column(column: exp.Column, scope: Scope | None, names: list[str],
     alias = source.args.get("alias")
     if isinstance(alias, exp.TableAlias) and alias.columns:
         return False  # AS e(a, b) renames columns
+    outer = scope.parent
+    while outer is not None:
+        if column.table in outer.sources:
+            return False
+        outer = outer.parent
     return column.name in ctx.known_columns.get(source.name.lower(), frozenset())
-
-
-def _source_names(tree: exp.Expression) -> list[str]:
-    """Every name a FROM item, CTE or alias goes by in the query (repeats kept)."""
-    names = [a.name for a in tree.find_all(exp.TableAlias) if a.name]
-    names += [t.name for t in tree.find_all(exp.Table)
-              if not isinstance(t.args.get("alias"), exp.TableAlias) or not t.alias]
-    return names
