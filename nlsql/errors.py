@@ -34,8 +34,9 @@ class NotSql(AskdbError):
 class SqlRejected(AskdbError):
     """The guard refused a statement; ``reason`` says which rule.
 
-    ``mistake``: the statement names a table or column the database does not have, a
-    slip another try can fix, unlike a refusal on purpose (a write, two statements).
+    ``mistake``: the statement names a table the database does not have, or has a
+    placeholder where a value belongs: a slip another try can fix, unlike a refusal on
+    purpose (a write, two statements, a server variable).
     """
 
     kind = "sql_rejected"

@@ -300,8 +300,12 @@ def rule_no_variables(tree: exp.Expression, ctx: GuardContext) -> str | None:
     """``@@VERSION``, ``@@hostname``, ``@x``, ``$1``: server and session variables, and
     placeholders, say nothing about the data and a question never needs them."""
     for node in tree.find_all(exp.SessionParameter, exp.Parameter, exp.Placeholder):
-        return (f"variables and parameters ({node.sql(dialect=ctx.dialect)}) are not allowed: "
-                "write the values into the query")
+        reason = (f"variables and parameters ({node.sql(dialect=ctx.dialect)}) are not "
+                  "allowed: write the values into the query")
+        # a placeholder where a value belongs is a slip the model can mend on a retry
+        server = isinstance(node, exp.SessionParameter) or (  # @@VERSION, T-SQL's too
+            isinstance(node, exp.Parameter) and isinstance(node.this, exp.Parameter))
+        return reason if server else Mistake(reason)
     return None
 
 

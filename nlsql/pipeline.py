@@ -113,8 +113,8 @@ def prompt_messages(database: ReadOnlyDatabase, question: str,
 
 
 def _retryable(err: SqlFailed | SqlRejected) -> bool:
-    """A mistake another try can fix: the database refused it, or it named a table that
-    does not exist; not a query the guard refuses on purpose (a write, two statements)."""
+    """A mistake another try can fix: the database refused it, or the guard found a slip
+    (``SqlRejected.mistake``); not a query refused on purpose (a write, two statements)."""
     return isinstance(err, SqlFailed) or err.mistake
 
 
