@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.scope import traverse_scope
 
 from .errors import Mistake, SqlRejected
 from .guard_columns import rule_attribute_calls
@@ -29,6 +27,7 @@ from .guard_functions import (
     called_name,
     func_name,
 )
+from .guard_scopes import normalized_scopes
 from .guard_sizes import rule_bounded_sizes
 from .schema import Schema
 
@@ -157,13 +156,8 @@ def _resolve_tables(tree: exp.Expression, dialect: str) -> Iterable[exp.Table]:
     body that names itself reads the real table (``WITH secret AS (SELECT * FROM
     secret)``). Anything the scopes do not account for counts as real: fail closed.
     """
-    # names compared as the database compares them: PostgreSQL folds unquoted names to
-    # lower case and keeps quoted ones ("Secret" is not secret); done on a copy
-    try:
-        normal = normalize_identifiers(tree.copy(), dialect=dialect)
-        scopes = traverse_scope(normal)
-    except (SqlglotError, RecursionError, KeyError, ValueError):
-        normal, scopes = tree, []
+    # names compared as the database compares them, on a normalised copy
+    normal, scopes = normalized_scopes(tree, dialect) or (tree, [])
     original = dict(zip((id(t) for t in normal.find_all(exp.Table)),
                         tree.find_all(exp.Table), strict=True))
     seen: set[int] = set()

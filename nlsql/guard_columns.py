@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
+
+from .guard_scopes import normalized_scopes
 
 if TYPE_CHECKING:
     from .guard import GuardContext
@@ -40,11 +40,10 @@ def rule_attribute_calls(tree: exp.Expression, ctx: GuardContext) -> str | None:
                     "row it calls a function)")
     if not functions:  # unknown: no database to ask; none: nothing to reach
         return None
-    try:
-        normal = normalize_identifiers(tree.copy(), dialect="postgres")
-        scopes = traverse_scope(normal)
-    except (SqlglotError, RecursionError, KeyError, ValueError):
+    scoped = normalized_scopes(tree, "postgres")
+    if scoped is None:
         return "its column references could not be checked"
+    normal, scopes = scoped
     scope_of = {id(c): scope for scope in scopes for c in scope.columns}
     for column in normal.find_all(exp.Column):
         if not column.table or not isinstance(column.this, exp.Identifier):

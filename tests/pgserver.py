@@ -60,3 +60,11 @@ def create_database(base: str, name: str) -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     admin.dispose()
     return f"{base}/{name}"
+
+
+def create_attribute_call_target(engine) -> None:
+    """``leak("Department")``: a user function PostgreSQL runs for ``d.leak`` (attribute
+    notation), with no call in the query's text; the guard must refuse it."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql('CREATE FUNCTION leak(d "Department") RETURNS text '
+                             "LANGUAGE sql AS $$ SELECT 'leaked ' || d::text $$")

@@ -21,7 +21,7 @@ from nlsql import (
 from nlsql.odbc import OdbcDatabase
 from nlsql.sampledb import populate
 from tests.conftest import real_settings
-from tests.pgserver import create_database, postgres_server
+from tests.pgserver import create_attribute_call_target, create_database, postgres_server
 from tests.test_cli import askdb
 
 pytestmark = pytest.mark.postgres
@@ -40,9 +40,7 @@ def company():
         url = create_database(base, "company")
         engine = sa.create_engine(url)
         populate(engine)
-        with engine.begin() as conn:  # a function attribute notation would reach
-            conn.exec_driver_sql('CREATE FUNCTION leak(d "Department") RETURNS int '
-                                 "LANGUAGE sql AS 'SELECT 1'")
+        create_attribute_call_target(engine)
         engine.dispose()
         yield url
 

@@ -19,7 +19,7 @@ from nlsql import (
     SqlTimeout,
 )
 from nlsql.sampledb import populate
-from tests.pgserver import create_database, postgres_server
+from tests.pgserver import create_attribute_call_target, create_database, postgres_server
 
 pytestmark = pytest.mark.postgres
 
@@ -30,11 +30,9 @@ def pg_url():
         create_database(base, "askdb_state")
         engine = sa.create_engine(create_database(base, "jidouka"))
         populate(engine)
+        create_attribute_call_target(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE SEQUENCE ticket_no")
-            # a user function that attribute notation reaches: d.leak is leak(d)
-            conn.exec_driver_sql('CREATE FUNCTION leak(d "Department") RETURNS text '
-                                 "LANGUAGE sql AS $$ SELECT 'leaked ' || d::text $$")
         engine.dispose()
         yield base
 
