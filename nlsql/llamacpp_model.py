@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import BadQuestion, ModelUnavailable
-from .model import Generation, Message, StopWhen, is_deferrable
+from .model import Generation, Message, StopWhen, is_deferrable, render_chat
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,7 @@ class LlamaCppModel:
         return "cpu"
 
     def render(self, messages: Sequence[Message]) -> str:
-        return self.tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
-        )
+        return render_chat(self.tokenizer, messages)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

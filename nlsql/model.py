@@ -46,6 +46,19 @@ def is_deferrable() -> bool:
     return _DEFERRABLE.get()
 
 
+def render_chat(tokenizer, messages: Sequence[Message]) -> str:
+    """The prompt for the assistant's next turn, or for the rest of a turn already begun.
+
+    A final assistant message is a reply started for the model (the SQL fence): the
+    model continues that text instead of opening a new turn after it.
+    """
+    if messages and messages[-1].get("role") == "assistant":
+        return tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                             continue_final_message=True)
+    return tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                         add_generation_prompt=True)
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str
@@ -126,9 +139,7 @@ class Text2SqlModel:
         return self.model.device
 
     def render(self, messages: Sequence[Message]) -> str:
-        return self.tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
-        )
+        return render_chat(self.tokenizer, messages)
 
     def set_adapter(self, path: str | Path | None) -> None:
         """Serve with the LoRA adapter in ``path`` (None: the plain base model).

@@ -78,6 +78,10 @@ class OpenAIModel:
         payload = {"model": self._served_name, "messages": list(messages),
                    "max_tokens": max_new_tokens, "temperature": 0, "stream": True,
                    "stream_options": {"include_usage": True}}
+        if messages and messages[-1].get("role") == "assistant":
+            # a reply begun for the model (the SQL fence): vLLM continues it, and streams
+            # only the continuation, as the in-process backends return it
+            payload.update(continue_final_message=True, add_generation_prompt=False)
         started = time.perf_counter()
         try:
             return self._stream(payload, started, stop_when)

@@ -13,18 +13,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from . import smalltalk
 from .answerer import Answerer
 from .errors import AskdbError, BadQuestion, NotSql, SqlFailed, SqlRejected
 from .execute import ReadOnlyDatabase, ResultTable
 from .guard import GuardedSql, SqlGuard
 from .model import Text2SqlModel
 from .prompting import (
+    REPLY_START,
     Example,
     HistoryTurn,
     build_messages,
     extract_sql,
+    reply_is_complete,
     retry_messages,
-    sql_is_complete,
+    with_reply_start,
 )
 from .repair import repair_columns
 from .review import id_compared_with_text, missing_column_hint
@@ -225,6 +228,10 @@ class Text2Sql:
     def _ask(self, answer: Answer, history, examples, phrase: bool = True) -> None:
         clock = _Clock(answer.timings)
         answer.question = question = self.check_question(answer.question)
+        talk = smalltalk.classify(question)
+        if talk is not None:  # "thanks!" is not a follow-up query
+            answer.answer = smalltalk.reply(talk, question, self._table_names())
+            return
         guard = self.guard()
         clock.lap("schema")
         if examples is None:
@@ -280,20 +287,29 @@ class Text2Sql:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _generate(self, messages, answer: Answer, clock: _Clock) -> str:
-        generation = self.model.generate(messages, self.max_new_tokens, sql_is_complete)
+        generation = self.model.generate(with_reply_start(messages), self.max_new_tokens,
+                                         reply_is_complete)
         answer.timings["prefill"] = answer.timings.get("prefill", 0.0) + generation.prefill_s
         answer.timings["decode"] = answer.timings.get("decode", 0.0) + generation.decode_s
         answer.tokens["prompt"] = generation.prompt_tokens
         answer.tokens["new"] = answer.tokens.get("new", 0) + generation.new_tokens
         clock.last = time.perf_counter()
-        sql = extract_sql(generation.text)
+        sql = extract_sql(REPLY_START + generation.text)
         if sql is None:
+            names = ", ".join(self._table_names()[:3])
             raise NotSql(
                 "I couldn't turn that into a database query. Try asking about the data "
-                "with the names it uses (e.g. departments, tools, improvements).",
+                f"with the names it uses{f' (e.g. {names})' if names else ''}.",
                 generation.text,
             )
         return sql
+
+    def _table_names(self) -> list[str]:
+        """The database's tables, for replies that tell people what they can ask about."""
+        try:
+            return [table.name for table in self.database.schema().tables]
+        except AskdbError:  # an unreachable database must not break a greeting
+            return []
 
 
 class LazyText2Sql:

@@ -66,6 +66,15 @@ class FakeVllm(BackgroundServer):
         self.requests.append(body)
         if body["model"] != self.served_name and body["model"] not in self.loras:
             return web.json_response({"error": {"message": "model not found"}}, status=404)
+        begun = body["messages"][-1]["role"] == "assistant"
+        if body.get("continue_final_message") and body.get("add_generation_prompt", True):
+            return web.json_response({"error": {"message": "Cannot set both "
+                                      "`continue_final_message` and `add_generation_prompt`"
+                                      }}, status=400)  # vLLM's own check
+        if begun and not body.get("continue_final_message"):
+            # vLLM would close that reply and open a new turn; askdb never asks for that
+            return web.json_response({"error": {"message": "this fake serves a begun reply "
+                                      "only as a continuation"}}, status=400)
         out, pieces = await asyncio.to_thread(self._generate, body)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)

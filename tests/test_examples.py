@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nlsql.examples import ExampleStore, database_key
+from nlsql.prompting import REPLY_START
 from tests.test_cli import askdb
 
 
@@ -68,8 +69,10 @@ class _Scripted:
     def generate(self, messages, max_new_tokens=256, stop_when=None):
         from nlsql.model import Generation
 
-        self.prompts.append(list(messages))
-        text = self.replies[len(messages) > 2]
+        assert messages[-1] == {"role": "assistant", "content": REPLY_START}
+        asked = list(messages[:-1])  # the reply askdb began for the model
+        self.prompts.append(asked)
+        text = self.replies[len(asked) > 2]
         return Generation(text=text, prompt_tokens=10, new_tokens=5, prefill_s=0.0,
                           decode_s=0.0)
 
@@ -88,8 +91,8 @@ def _ask(database, model):
 def test_a_query_failing_with_examples_is_asked_again_without_them(sample_database):
     """Examples can mislead (a column copied from another question); the plain prompt
     gets its own try."""
-    model = _Scripted("```sql\nSELECT COUNT(DepartmentTitle) FROM Department\n```",
-                      "```sql\nSELECT COUNT(*) FROM Department\n```")
+    model = _Scripted("SELECT COUNT(DepartmentTitle) FROM Department\n```",
+                      "SELECT COUNT(*) FROM Department\n```")
     answer = _ask(sample_database, model)
     assert answer.ok and answer.sql.startswith("SELECT COUNT(*) FROM Department")
     assert list(answer.table.rows) == [(5,)]
@@ -99,12 +102,12 @@ def test_a_query_failing_with_examples_is_asked_again_without_them(sample_databa
     assert without[-1] == with_examples[-1]  # the same question, only the examples gone
 
 
-@pytest.mark.parametrize("reply", ["```sql\nDELETE FROM Department\n```",
-                                   "I can only help with questions about the data."])
+@pytest.mark.parametrize("reply", ["DELETE FROM Department\n```",
+                                   "-- I can only help with questions about the data.\n```"])
 def test_a_refusal_or_no_sql_is_not_asked_again(sample_database, reply):
     """A write refused on purpose must stay refused, and small talk must not cost a
     second generation."""
-    model = _Scripted(reply, "```sql\nSELECT COUNT(*) FROM Department\n```")
+    model = _Scripted(reply, "SELECT COUNT(*) FROM Department\n```")
     answer = _ask(sample_database, model)
     assert not answer.ok and answer.error_kind in {"sql_rejected", "not_sql"}
     assert len(model.prompts) == 1

@@ -11,7 +11,14 @@ import pytest
 from askdb.factory import choose_backend, load_model
 from nlsql import BadQuestion, ConfigError, ModelUnavailable
 from nlsql.llamacpp_model import LlamaCppModel
-from nlsql.prompting import extract_sql, sql_is_complete
+from nlsql.prompting import (
+    REPLY_START,
+    build_messages,
+    extract_sql,
+    reply_is_complete,
+    sql_is_complete,
+    with_reply_start,
+)
 from tests.conftest import real_settings
 
 pytestmark = pytest.mark.model
@@ -81,6 +88,19 @@ def test_parked_prefixes_give_the_cold_sql(single):
     assert SCHEMA_A in single._states  # a is parked while b is current
     warm = single.generate(a, 80, sql_is_complete)
     assert warm.text == cold_a and "singer" in cold_b
+
+
+def test_a_begun_reply_continues_what_the_model_would_write(llama, single):
+    """The pipeline begins the reply with the fence the model writes anyway: the SQL
+    after it must be what the model wrote unprompted, from fewer forward passes."""
+    messages = build_messages(SCHEMA_A.split("\n", 1)[1], "sqlite", Q_A["content"])
+    for model in (single, llama):  # one question at a time, and the batcher
+        plain = model.generate(messages, 80, sql_is_complete)
+        begun = model.generate(with_reply_start(messages), 80, reply_is_complete)
+        assert plain.text.startswith(REPLY_START), plain.text
+        assert REPLY_START + begun.text == plain.text
+        assert begun.new_tokens == plain.new_tokens - 3  # ```, sql, newline
+        assert begun.prompt_tokens == plain.prompt_tokens + 3
 
 
 def test_too_long_prompt_is_a_clear_error(llama):

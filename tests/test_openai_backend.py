@@ -7,6 +7,7 @@ import pytest
 from askdb.factory import load_model
 from nlsql import ModelUnavailable
 from nlsql.openai_model import OpenAIModel
+from nlsql.prompting import REPLY_START, with_reply_start
 from tests.conftest import real_settings
 from tests.fake_vllm import FakeVllm
 from tests.test_adapter_swap import _make_adapter
@@ -34,6 +35,16 @@ def test_served_generation_matches_in_process(vllm, tiny_model):
     assert served.text == local.text and served.new_tokens >= 1
     assert served.prompt_tokens == local.prompt_tokens
     assert vllm.requests[-1]["temperature"] == 0 and vllm.requests[-1]["stream"] is True
+
+
+def test_a_begun_reply_is_continued_like_in_process(vllm, tiny_model):
+    begun = with_reply_start(MESSAGES)
+    local = tiny_model.generate(begun, 12)
+    served = OpenAIModel(vllm.base_url, "tiny").generate(begun, 12)
+    assert served.text == local.text and served.new_tokens >= 1
+    sent = vllm.requests[-1]
+    assert sent["continue_final_message"] is True and sent["add_generation_prompt"] is False
+    assert tiny_model.render(begun).endswith("assistant\n" + REPLY_START)
 
 
 def test_stop_rule_ends_the_stream_early(vllm, tiny_model):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 
 from nlsql.prompting import (
+    REPLY_START,
     HistoryTurn,
     build_messages,
     extract_sql,
+    reply_is_complete,
     retry_messages,
     sql_is_complete,
+    statement_end,
     system_prompt,
+    with_reply_start,
 )
 
 
@@ -35,9 +39,40 @@ def test_extract_sql(reply, sql):
     ("```sql\nSELECT 1\n```", True),
     ("SELECT 1", False),
     ("SELECT 1;", True),
+    ("```sql\nSELECT 1;", True),  # the closing fence is not worth two more tokens
+    ("```sql\nSELECT * FROM t WHERE name = 'R&D;", False),  # inside a string
+    ("```sql\nSELECT * FROM t WHERE name = 'R&D; Sales';", True),
+    ("```sql\nSELECT [a;b] FROM t -- note; more", False),
+    ("```sql\nSELECT a FROM t /* x; */", False),
+    ("To answer this; we join\n```sql\nSELECT 1", True),  # prose: as before
 ])
 def test_sql_is_complete(text, done):
     assert sql_is_complete(text) is done
+
+
+@pytest.mark.parametrize("sql, first", [
+    ("SELECT 1; SELECT 2", "SELECT 1"),
+    ("SELECT 'a;b', \"c;d\", `e;f`, [g;h] FROM t; x", "SELECT 'a;b', \"c;d\", `e;f`, [g;h] FROM t"),
+    ("SELECT 'it''s; fine' FROM t;", "SELECT 'it''s; fine' FROM t"),
+    ("SELECT 1 -- a; b\n;", "SELECT 1 -- a; b\n"),
+    ("SELECT 1 /* ; */ ;", "SELECT 1 /* ; */ "),
+    ("SELECT 'open;", None),
+    ("SELECT 1 -- open;", None),
+])
+def test_statement_end_skips_strings_names_and_comments(sql, first):
+    end = statement_end(sql)
+    assert (None if end is None else sql[:end]) == first
+
+
+def test_a_begun_reply_is_complete_by_the_same_rule():
+    assert REPLY_START.startswith("```") and REPLY_START.endswith("\n")
+    assert not reply_is_complete("SELECT 1\n")
+    assert reply_is_complete("SELECT 1\n```") and reply_is_complete("SELECT 1;")
+    assert extract_sql(REPLY_START + "SELECT name FROM t WHERE x = 'a;b';\n```") == \
+        "SELECT name FROM t WHERE x = 'a;b'"
+    messages = [{"role": "user", "content": "q"}]
+    assert with_reply_start(messages)[-1] == {"role": "assistant", "content": REPLY_START}
+    assert messages == [{"role": "user", "content": "q"}]
 
 
 def test_messages_carry_schema_history_and_question():

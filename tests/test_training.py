@@ -34,7 +34,8 @@ def test_chat_rendering_masks_the_prompt(tiny_model, sample_url):
     tok = renderer.tokenize(ex)
     answer = [t for t, label in zip(tok.input_ids, tok.labels, strict=True) if label != IGNORE]
     text = tiny_model.tokenizer.decode(answer)
-    assert text.startswith("```sql\nSELECT COUNT(*) FROM Jidouka\n```")
+    # the fence is where the bot begins the reply, so the loss starts after it
+    assert text.startswith("SELECT COUNT(*) FROM Jidouka\n```")
     prompt = renderer.prompt(ex)
     assert prompt[0]["role"] == "system" and "CREATE TABLE" in prompt[0]["content"]
     # the thread history is in the prompt exactly as the bot shows it

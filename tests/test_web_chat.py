@@ -63,6 +63,17 @@ async def test_model_output_that_is_not_runnable_is_explained(client):
     assert body["columns"] == [] and body["text"] == body["error"]
 
 
+async def test_small_talk_is_answered_in_words_and_kept_out_of_the_history(client, store):
+    hello = await (await client.post("/api/chat", json={"thread": "t-hi", "text": "hello"})
+                   ).json()
+    assert hello["error"] is None and hello["sql"] is None and hello["actions"] == []
+    assert "Jidouka" in hello["text"] and hello["columns"] == []
+    thanks = await (await client.post("/api/chat", json={"thread": "t-hi", "text": "cảm ơn!"})
+                    ).json()
+    assert thanks["text"].startswith("Không có gì") and thanks["sql"] is None
+    assert len(store.turns("web:t-hi")) == 2  # recorded, with no SQL to follow up on
+
+
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"\xff\xfe"])
 async def test_malformed_requests(client, raw):
     response = await client.post("/api/chat", data=raw,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from nlsql import HistoryTurn, ReadOnlyDatabase, open_readonly
 from nlsql.examples import ExampleStore, database_key
 from nlsql.pipeline import prompt_messages
-from nlsql.prompting import sql_block
+from nlsql.prompting import REPLY_START, sql_block
 
 IGNORE = -100  # label value the loss skips
 
@@ -98,8 +98,9 @@ class ChatRenderer:
         return [*self.prompt(example), {"role": "assistant", "content": sql_block(example.sql)}]
 
     def tokenize(self, example: TrainExample) -> Tokenized:
+        # the bot begins every reply with the SQL fence: the loss is on what follows it
         prompt = self.tokenizer.apply_chat_template(
-            self.prompt(example), tokenize=False, add_generation_prompt=True)
+            self.prompt(example), tokenize=False, add_generation_prompt=True) + REPLY_START
         full = self.tokenizer.apply_chat_template(
             self.chat(example), tokenize=False, add_generation_prompt=False)
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
