@@ -130,10 +130,15 @@ class LlamaCppModel:
             self._current = None
 
     def _new_batcher(self):
+        import llama_cpp
+
         from .llamacpp_batch import Batcher
 
-        # the unified KV cache holds every slot's tail plus the parked schema prefixes
-        cells = self.n_ctx * (1 + self.slots // 2)  # ~ half the slots at full length
+        # the unified KV cache holds every slot's tail plus the parked schema prefixes:
+        # ~ half the slots at full length, but no more than the model was trained on
+        # (llama.cpp warns of a "training context overflow" past it, ~28 KB a cell)
+        cells = min(self.n_ctx * (1 + self.slots // 2),
+                    max(self.n_ctx, llama_cpp.llama_model_n_ctx_train(self.llm._model.model)))
         return Batcher(self.llm, self.tokenizer, self.slots, cells, self.threads)
 
     def _generate_batched(self, ids: list[int], messages: Sequence[Message],

@@ -50,7 +50,12 @@ def single(llama):
 
 
 def test_default_serving_batches_concurrent_questions(llama):
+    import llama_cpp
+
     assert llama.slots > 1 and llama._batcher is not None
+    # room for several full-length questions, within the context the model was trained on
+    cells = llama_cpp.llama_n_ctx(llama._batcher.ctx.ctx)
+    assert 2 * llama.n_ctx <= cells <= llama_cpp.llama_model_n_ctx_train(llama.llm._model.model)
 
 
 def test_auto_backend_is_llamacpp_on_cpu():
