@@ -46,13 +46,15 @@ def is_deferrable() -> bool:
     return _DEFERRABLE.get()
 
 
-def render_chat(tokenizer, messages: Sequence[Message]) -> str:
-    """The prompt for the assistant's next turn, or for the rest of a turn already begun.
+def reply_begun(messages: Sequence[Message]) -> bool:
+    """A final assistant message is a reply started for the model (the SQL fence): every
+    backend continues that text instead of opening a new turn after it."""
+    return bool(messages) and messages[-1].get("role") == "assistant"
 
-    A final assistant message is a reply started for the model (the SQL fence): the
-    model continues that text instead of opening a new turn after it.
-    """
-    if messages and messages[-1].get("role") == "assistant":
+
+def render_chat(tokenizer, messages: Sequence[Message]) -> str:
+    """The prompt for the assistant's next turn, or for the rest of a turn already begun."""
+    if reply_begun(messages):
         return tokenizer.apply_chat_template(list(messages), tokenize=False,
                                              continue_final_message=True)
     return tokenizer.apply_chat_template(list(messages), tokenize=False,

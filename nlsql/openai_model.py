@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ModelUnavailable
-from .model import Generation, Message, StopWhen
+from .model import Generation, Message, StopWhen, reply_begun
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class OpenAIModel:
         payload = {"model": self._served_name, "messages": list(messages),
                    "max_tokens": max_new_tokens, "temperature": 0, "stream": True,
                    "stream_options": {"include_usage": True}}
-        if messages and messages[-1].get("role") == "assistant":
+        if reply_begun(messages):
             # a reply begun for the model (the SQL fence): vLLM continues it, and streams
             # only the continuation, as the in-process backends return it
             payload.update(continue_final_message=True, add_generation_prompt=False)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from nlsql import HistoryTurn, ReadOnlyDatabase, open_readonly
 from nlsql.examples import ExampleStore, database_key
+from nlsql.model import render_chat
 from nlsql.pipeline import prompt_messages
-from nlsql.prompting import REPLY_START, sql_block
+from nlsql.prompting import sql_block, with_reply_start
 
 IGNORE = -100  # label value the loss skips
 
@@ -98,9 +99,9 @@ class ChatRenderer:
         return [*self.prompt(example), {"role": "assistant", "content": sql_block(example.sql)}]
 
     def tokenize(self, example: TrainExample) -> Tokenized:
-        # the bot begins every reply with the SQL fence: the loss is on what follows it
-        prompt = self.tokenizer.apply_chat_template(
-            self.prompt(example), tokenize=False, add_generation_prompt=True) + REPLY_START
+        # the prompt exactly as the bot renders it, reply begun with the SQL fence: the
+        # loss is on what follows the fence
+        prompt = render_chat(self.tokenizer, with_reply_start(self.prompt(example)))
         full = self.tokenizer.apply_chat_template(
             self.chat(example), tokenize=False, add_generation_prompt=False)
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
