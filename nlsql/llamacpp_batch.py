@@ -4,11 +4,14 @@ With one sequence at a time, twenty people asking at once wait in line: the twen
 waits for nineteen answers. On a CPU, decoding one token is bound by reading the weights,
 so evaluating several sequences' next tokens in one batch costs little more than one.
 This batcher owns a llama.cpp context with several sequence slots; each question gets a
-slot, starts from the KV cells of its schema prefix (shared, not copied: a unified KV
-cache lets sequences share cells), prefills only its own tail, and then decodes in
-lock-step with the others. Greedy, like the single-sequence path. Waiting questions are
-admitted SQL first: phrasing an answer whose table is already posted takes a free slot
-only when no SQL is waiting for one.
+slot, starts from the KV cells of the longest cached prefix of its prompt (shared, not
+copied: a unified KV cache lets sequences share cells), prefills only its own tail, and
+then decodes in lock-step with the others. Cached prefixes are the schema part of each
+database's prompt and the last few finished questions: a retry's prompt is the failed
+attempt plus the database's error, a follow-up's starts with the thread's earlier
+question and its SQL, so both prefill only what is new. Greedy, like the
+single-sequence path. Waiting questions are admitted SQL first: phrasing an answer whose
+table is already posted takes a free slot only when no SQL is waiting for one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 PREFILL_CHUNK = 256  # prompt tokens per step, so one long prompt never stalls the others
+RECENT = 8  # finished questions whose KV cells are kept for a retry or a follow-up
+RECENT_TOKENS = 8192  # ... holding at most this many tokens between them
 
 
 class BatcherClosed(RuntimeError):
@@ -39,6 +44,8 @@ class Request:
     max_new: int
     stop_when: Callable[[str], bool] | None
     deferrable: bool = False  # admitted after every waiting request that is not
+    turns_end: int = 0  # where the latest user message starts: earlier turns end there
+    reused: int = 0  # prompt tokens whose cells came from a cached sequence
     done: threading.Event = field(default_factory=threading.Event)
     new: list[int] = field(default_factory=list)
     text: str = ""
@@ -60,7 +67,8 @@ class _Slot:
 
 class Batcher:
     def __init__(self, llm, tokenizer, slots: int, n_ctx: int, threads: int,
-                 cached_prefixes: int = 4) -> None:
+                 cached_prefixes: int = 4, recent: int = RECENT,
+                 recent_tokens: int = RECENT_TOKENS) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
@@ -71,7 +79,9 @@ class Batcher:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = 512
-        params.n_seq_max = slots + cached_prefixes
+        self.recent_max = recent
+        self.recent_tokens = recent_tokens
+        params.n_seq_max = slots + cached_prefixes + recent
         params.kv_unified = True  # sequences share the cells of a common prefix
         params.n_threads = params.n_threads_batch = threads
         self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
@@ -87,6 +97,9 @@ class Batcher:
         self.memory = self.ctx.memory
         # prefix key -> (cache sequence id, its tokens); LRU
         self.prefixes: OrderedDict[str, tuple[int, list[int]]] = OrderedDict()
+        # finished questions: cache sequence id -> the tokens evaluated in it; LRU
+        self.recent: OrderedDict[int, list[int]] = OrderedDict()
+        self._recent_seqs = range(slots + cached_prefixes, slots + cached_prefixes + recent)
         # (deferrable, arrival, request): SQL first, then first come first served
         self.queue: queue.PriorityQueue[tuple[bool, int, Request | None]] = \
             queue.PriorityQueue()
@@ -153,21 +166,81 @@ class Batcher:
             for seq in [s for s, slot in active.items()
                         if slot.request.error is not None or slot.request.ended]:
                 slot = active.pop(seq)
-                self.llama_cpp.llama_memory_seq_rm(self.memory, seq, -1, -1)
+                self._retire(slot)
                 free.append(seq)
                 slot.request.done.set()
 
     def _admit(self, seq: int, request: Request) -> _Slot:
-        cached = self.prefixes.get(request.prefix_key)
-        start = 0
-        if cached is not None:
-            cache_seq, tokens = cached
-            n = len(tokens)
-            if n < len(request.ids) and request.ids[:n] == tokens:
-                self.llama_cpp.llama_memory_seq_cp(self.memory, cache_seq, seq, 0, n)
+        """Start the question from the cached sequence sharing the longest prefix with it."""
+        # the last prompt token is always evaluated: its logits give the first new token
+        limit = len(request.ids) - 1
+        best_seq, start = -1, 0
+        for cache_seq, tokens in self.prefixes.values():
+            n = common_prefix(tokens, request.ids, limit)
+            if n > start:
+                best_seq, start = cache_seq, n
+        # a kept question supplies the earlier turns only: the latest question is
+        # evaluated as it would be without it, so asking the same again gives the same
+        # SQL (another grouping of the same tokens can flip a near-tie greedy choice)
+        turns = min(limit, request.turns_end)
+        for cache_seq, tokens in self.recent.items():
+            n = common_prefix(tokens, request.ids, turns)
+            if n > start:
+                best_seq, start = cache_seq, n
+        request.reused = start
+        log.debug("question admitted with %d of its %d prompt tokens cached", start,
+                  len(request.ids))
+        if start:
+            self.llama_cpp.llama_memory_seq_cp(self.memory, best_seq, seq, 0, start)
+            if best_seq in self.recent:
+                self.recent.move_to_end(best_seq)
+            if request.prefix_key in self.prefixes:
                 self.prefixes.move_to_end(request.prefix_key)
-                start = n
-        return _Slot(seq, request, request.ids[start:], start, cached=start > 0)
+        return _Slot(seq, request, request.ids[start:], start)
+
+    def _retire(self, slot: _Slot) -> None:
+        """Free the slot, keeping a finished question's cells for a retry or follow-up.
+
+        Phrasing an answer (deferrable) is never continued, so it is not kept; nor is a
+        question whose decode failed, whose cells may be half-written.
+        """
+        request, llama_cpp = slot.request, self.llama_cpp
+        tokens = (request.ids + request.new)[:slot.pos]  # what the cells hold
+        if self.recent_max and not request.deferrable and request.error is None \
+                and tokens:
+            for cache_seq, kept in list(self.recent.items()):
+                if common_prefix(kept, tokens, len(kept)) == len(kept):  # subsumed
+                    self._forget(cache_seq)
+            while self.recent and (len(self.recent) >= self.recent_max or
+                                   sum(map(len, self.recent.values())) + len(tokens) >
+                                   self.recent_tokens):
+                self._forget(next(iter(self.recent)))
+            if len(tokens) <= self.recent_tokens:
+                cache_seq = next(s for s in self._recent_seqs if s not in self.recent)
+                llama_cpp.llama_memory_seq_cp(self.memory, slot.seq, cache_seq, 0, len(tokens))
+                self.recent[cache_seq] = tokens
+        llama_cpp.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
+
+    def _forget(self, cache_seq: int) -> None:
+        self.llama_cpp.llama_memory_seq_rm(self.memory, cache_seq, -1, -1)
+        del self.recent[cache_seq]
+
+    def _forget_recent(self) -> bool:
+        """Drop every kept question; False when there was none."""
+        kept = bool(self.recent)
+        for cache_seq in list(self.recent):
+            self._forget(cache_seq)
+        return kept
+
+    def _forget_prefixes(self) -> bool:
+        """Drop every parked schema prefix; False when there was none."""
+        parked = bool(self.prefixes)
+        for cache_seq, _tokens in self.prefixes.values():
+            self.llama_cpp.llama_memory_seq_rm(self.memory, cache_seq, -1, -1)
+        self.prefixes.clear()
+        if parked:
+            log.warning("the model's memory is full: dropped the cached schema prefixes")
+        return parked
 
     def _add(self, token: int, pos: int, seq: int, logits: bool) -> int:
         b, i = self.batch, self.batch.n_tokens
@@ -198,7 +271,15 @@ class Batcher:
                     if last:
                         wants.append((slot, index))
                 budget -= len(chunk)
-        if llama_cpp.llama_decode(self.ctx.ctx, self.batch) != 0:
+        failed = llama_cpp.llama_decode(self.ctx.ctx, self.batch)
+        # 1: no free cells (nothing was written). Kept questions make room first, then
+        # the parked schema prefixes; the questions in the batch keep their own cells.
+        for make_room in (self._forget_recent, self._forget_prefixes):
+            if failed != 1:
+                break
+            if make_room():
+                failed = llama_cpp.llama_decode(self.ctx.ctx, self.batch)
+        if failed:
             from .errors import ModelUnavailable
 
             raise ModelUnavailable("Too many long questions at once for the model's "
@@ -247,6 +328,29 @@ class Batcher:
                          if s not in used)
         self.llama_cpp.llama_memory_seq_cp(self.memory, slot.seq, cache_seq, 0, n)
         self.prefixes[request.prefix_key] = (cache_seq, list(request.prefix_ids))
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens a and b share, at most limit."""
+    n = min(len(a), len(b), limit)
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def turns_end(tokenizer, messages: Sequence[dict]) -> int:
+    """How many tokens the turns before the latest user message take.
+
+    The chat template closes every turn with a special token, so these tokens are a
+    prefix of the whole prompt's.
+    """
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    if last_user == 0:
+        return 0
+    text = tokenizer.apply_chat_template(list(messages[:last_user]), tokenize=False,
+                                         add_generation_prompt=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def prefix_ids(tokenizer, messages: Sequence[dict]) -> tuple[str, list[int]]:

@@ -143,10 +143,11 @@ class LlamaCppModel:
 
     def _generate_batched(self, ids: list[int], messages: Sequence[Message],
                           max_new_tokens: int, stop_when: StopWhen | None) -> Generation:
-        from .llamacpp_batch import BatcherClosed, Request, prefix_ids
+        from .llamacpp_batch import BatcherClosed, Request, prefix_ids, turns_end
 
         key, shared = prefix_ids(self.tokenizer, messages)
-        request = Request(ids, key, shared, max_new_tokens, stop_when, is_deferrable())
+        request = Request(ids, key, shared, max_new_tokens, stop_when, is_deferrable(),
+                          turns_end(self.tokenizer, messages))
         for _attempt in range(3):
             with self._lock:  # an adapter swap replaces the batcher under this lock
                 batcher = self._batcher

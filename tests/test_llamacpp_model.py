@@ -233,3 +233,84 @@ def test_the_answerer_phrases_as_deferrable():
     table = ResultTable(("DepartmentName", "Saved"), (("DC1", 10), ("DC2", 20)))
     assert Answerer(Recording()).answer("Who saved most?", table) == "DC2 saved the most."
     assert seen == [True] and not is_deferrable()
+
+
+def _submit(model, batcher, messages, deferrable: bool = False):
+    from nlsql.llamacpp_batch import Request, prefix_ids, turns_end
+
+    messages = with_reply_start(messages)
+    ids = model.tokenizer(model.render(messages), add_special_tokens=False)["input_ids"]
+    key, shared = prefix_ids(model.tokenizer, messages)
+    request = Request(ids, key, shared, 80, reply_is_complete, deferrable,
+                      turns_end(model.tokenizer, messages))
+    return batcher.submit(request)
+
+
+def test_a_retry_and_a_follow_up_prefill_only_what_is_new(single):
+    """A finished question's cells are kept: its retry and its follow-up start from them,
+    while asking the same question again starts from the schema, as the first time did."""
+    from nlsql.llamacpp_batch import Batcher
+    from nlsql.prompting import retry_messages, sql_block
+
+    batcher = Batcher(single.llm, single.tokenizer, slots=2, n_ctx=4096, threads=2)
+    system = {"role": "system", "content": SCHEMA_A}
+    try:
+        first = _submit(single, batcher, [system, Q_A])
+        assert first.reused == 0 and len(batcher.recent) == 1
+        again = _submit(single, batcher, [system, Q_A])
+        assert again.reused == len(first.prefix_ids)  # the schema; the question afresh
+        assert again.text == first.text
+        sql = extract_sql(REPLY_START + first.text)
+        assert sql and sql.upper().startswith("SELECT"), first.text
+
+        retry = _submit(single, batcher, retry_messages(
+            [system, Q_A], sql, "no such column: Department.Name"))
+        # the question, the fence and the failed SQL come from the kept cells
+        assert retry.reused >= len(first.ids), (retry.reused, len(first.ids))
+        assert (extract_sql(REPLY_START + retry.text) or "").upper().startswith("SELECT")
+
+        follow_up = _submit(single, batcher, [
+            system, Q_A, {"role": "assistant", "content": sql_block(sql)},
+            {"role": "user", "content": "Only for department 2?"}])
+        assert follow_up.reused >= len(first.ids)
+
+        kept = len(batcher.recent)
+        _submit(single, batcher, [system, Q_A], deferrable=True)  # phrasing: not kept
+        assert len(batcher.recent) == kept
+    finally:
+        batcher.close()
+
+
+def test_kept_questions_are_bounded_and_give_way_when_memory_is_full(single):
+    from nlsql.llamacpp_batch import Batcher
+
+    system = {"role": "system", "content": SCHEMA_A}
+    questions = ["How many departments are there?", "List every department's name.",
+                 "What is the largest time saved?"]
+    batcher = Batcher(single.llm, single.tokenizer, slots=1, n_ctx=4096, threads=2,
+                      recent=2)
+    try:
+        for question in questions:
+            _submit(single, batcher, [system, {"role": "user", "content": question}])
+        assert len(batcher.recent) == 2  # the oldest made way
+    finally:
+        batcher.close()
+
+    # two long schemas that do not fit the context together: the second question gets
+    # the first one's cells instead of an error
+    tables = "\n".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name_{i} TEXT, "
+                       f"amount_{i} REAL, created_{i} TEXT);" for i in range(16))
+    long_a = {"role": "system", "content": "You write SQLite queries.\n" + tables}
+    long_b = {"role": "system", "content": "You write SQLite queries.\n" +
+              tables.replace("CREATE TABLE t", "CREATE TABLE u")}
+    question = {"role": "user", "content": "How many rows has t1?"}
+    batcher = Batcher(single.llm, single.tokenizer, slots=1, n_ctx=768, threads=2)
+    try:
+        a = _submit(single, batcher, [long_a, question])
+        assert len(a.ids) > 768 // 2, "the schemas must not fit the context together"
+        assert batcher.recent and set(batcher.prefixes) == {long_a["content"]}
+        b = _submit(single, batcher, [long_b, question])
+        assert b.error is None and b.new
+        assert set(batcher.prefixes) == {long_b["content"]}
+    finally:
+        batcher.close()
