@@ -281,7 +281,7 @@ class Text2Sql:
                 if last or not _retryable(err):
                     raise
                 problem = err.user_message + missing_column_hint(
-                    self.database.schema(), err.user_message)
+                    self.database.schema(), err.user_message, sql, self.database.dialect)
                 log.info("retrying after: %s", problem)
             messages = retry_messages(messages, sql, problem)
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -30,17 +30,71 @@ def tables_with_column(schema: Schema, column: str) -> list[str]:
     return [t.name for t in schema.tables if any(c.name.lower() == low for c in t.columns)]
 
 
-def missing_column_hint(schema: Schema, error: str) -> str:
-    """'X is a column of A, B.' for a database's unknown-column error, else ''."""
+def missing_column_hint(schema: Schema, error: str, sql: str = "", dialect: str = "") -> str:
+    """'X is a column of A: join that table.' for a database's unknown-column error.
+
+    With the failed query, the hint spells out the join from the query's tables to the
+    column's (through one link table at most, by the foreign keys): a small model told
+    only "join that table" often joins it on a wrong key or gives up on the join.
+    """
     for pattern in _MISSING_COLUMN:
         match = pattern.search(error)
         if match:
             column = match.group(1)
             owners = tables_with_column(schema, column)
-            if owners:
-                return f" {column} is a column of {', '.join(owners)}: join that table."
-            return f" No table has a column {column}."
+            if not owners:
+                return f" No table has a column {column}."
+            hint = f" {column} is a column of {', '.join(owners)}"
+            path = _join_path(schema, _query_tables(sql, dialect), owners) if sql else None
+            if path:
+                return f"{hint}: join it with {path}."
+            return f"{hint}: join that table."
     return ""
+
+
+def _query_tables(sql: str, dialect: str) -> list[str]:
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except SqlglotError:
+        return []
+    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
+
+
+def _join_path(schema: Schema, used: list[str], owners: list[str]) -> str | None:
+    """The JOIN clauses from a table of the query to the nearest owner, by foreign keys.
+
+    None when an owner is in the query already (the error is about something else, such
+    as a wrong alias) or when no owner is within two foreign keys of the query's tables.
+    """
+    by_name = {t.name.lower(): t for t in schema.tables}
+    used_low = [u.lower() for u in used if u.lower() in by_name]
+    if not used_low or any(o.lower() in used_low for o in owners):
+        return None
+    links: dict[str, list[tuple[str, str]]] = {}  # table -> (neighbour, ON condition)
+    for table in schema.tables:
+        for fk in table.foreign_keys:
+            if fk.ref_table.lower() not in by_name or fk.ref_table.lower() == table.name.lower():
+                continue
+            on = " AND ".join(f"{table.name}.{c} = {fk.ref_table}.{r}"
+                              for c, r in zip(fk.columns, fk.ref_columns, strict=False))
+            links.setdefault(table.name.lower(), []).append((fk.ref_table.lower(), on))
+            links.setdefault(fk.ref_table.lower(), []).append((table.name.lower(), on))
+    targets = {o.lower() for o in owners}
+    paths: dict[str, list[tuple[str, str]]] = {u: [] for u in used_low}
+    frontier = list(used_low)
+    for _depth in range(2):  # the owner itself, or through one link table
+        nxt = []
+        for name in frontier:
+            for neighbour, on in links.get(name, []):
+                if neighbour in paths:
+                    continue
+                paths[neighbour] = [*paths[name], (neighbour, on)]
+                if neighbour in targets:
+                    return " ".join(f"JOIN {by_name[t].name} ON {c}"
+                                    for t, c in paths[neighbour])
+                nxt.append(neighbour)
+        frontier = nxt
+    return None
 
 
 def _is_numeric(type_name: str) -> bool:

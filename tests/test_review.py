@@ -43,3 +43,27 @@ def test_correct_queries_pass(sample_url):
         "SELECT * FROM Tool WHERE ToolName = 'Python'",
     ]:
         assert id_compared_with_text(schema, sql, "sqlite") is None, sql
+
+
+def test_missing_column_hint_spells_out_the_join(sample_url):
+    schema = _schema(sample_url)
+    error = "The database could not run the query: no such column: Tool.ToolName"
+    # through the link table, by its two foreign keys
+    hint = missing_column_hint(
+        schema, error, "SELECT COUNT(*) FROM Jidouka WHERE Tool.ToolName = 'UiPath'", "sqlite")
+    assert hint == (" ToolName is a column of Tool: join it with JOIN JidoukaTool ON "
+                    "JidoukaTool.JidoukaId = Jidouka.JidoukaId JOIN Tool ON "
+                    "JidoukaTool.ToolId = Tool.ToolId."), hint
+    # one foreign key away
+    hint = missing_column_hint(
+        schema, "no such column: DepartmentName",
+        "SELECT COUNT(*) FROM Author AS a WHERE a.DepartmentName = 'DC1'", "sqlite")
+    assert hint == (" DepartmentName is a column of Department: join it with JOIN Department "
+                    "ON Author.DepartmentId = Department.DepartmentId."), hint
+    # the owner is in the query already, or the query does not parse: the plain hint
+    plain = " DepartmentName is a column of Department: join that table."
+    assert missing_column_hint(
+        schema, "no such column: d.DepartmentName",
+        "SELECT COUNT(*) FROM Author a JOIN Department b ON a.DepartmentId = b.DepartmentId "
+        "WHERE d.DepartmentName = 'DC1'", "sqlite") == plain
+    assert missing_column_hint(schema, "no such column: DepartmentName", "SELEC (", "") == plain
