@@ -194,9 +194,35 @@ def _identifier(name: str, dialect: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=quote_identifier(name, dialect) != name)
 
 
+def _join_named_table(scope: Scope, qualifier: str, name: str, schema: Schema, dialect: str,
+                      offered: dict[str, set[str]], joined: dict[tuple[str, str], str],
+                      outer: set[str]) -> str | None:
+    """``FROM Jidouka WHERE Department.DepartmentName = 'DC2'``: a table named, never joined.
+
+    When exactly one table of the query has a foreign key to the named table, that key is
+    the join the model left out (many-to-one: no rows are added). A table reached only
+    through a link table (many-to-many) is left to the model, which the retry hint tells
+    the way.
+    """
+    target = schema.table(qualifier)
+    if target is None or name not in _lower_columns(target):
+        return None
+    via = []
+    for alias, source in scope.sources.items():
+        table = schema.table(source.name) if isinstance(source, exp.Table) else None
+        if table is not None and any(
+                len(fk.columns) == 1 and fk.ref_table.lower() == target.name.lower()
+                for fk in table.foreign_keys):
+            via.append(alias)
+    if len(via) != 1:
+        return None
+    return _complete_join(scope, via[0], name, schema, dialect, offered, joined, outer,
+                          only=target.name)
+
+
 def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect: str,
                    offered: dict[str, set[str]], joined: dict[tuple[str, str], str],
-                   outer: set[str]) -> str | None:
+                   outer: set[str], only: str | None = None) -> str | None:
     """Join the table that ``alias``'s foreign key points at when only it has ``name``.
 
     ``Has_Pet AS T1 ... T1.fname``: the pet link has no names, but its StuID references
@@ -212,7 +238,8 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
     targets = []
     for fk in table.foreign_keys:
         target = schema.table(fk.ref_table)
-        if len(fk.columns) == 1 and target is not None and name in _lower_columns(target):
+        if len(fk.columns) == 1 and target is not None and name in _lower_columns(target) \
+                and (only is None or target.name.lower() == only.lower()):
             targets.append((fk.columns[0], target, fk.ref_columns[0]))
     if len(targets) != 1:
         return None
@@ -273,6 +300,11 @@ def _fix_scope(scope: Scope, schema: Schema, dialect: str) -> int:
                 if qualifier.lower() in outer:
                     continue  # a correlated subquery reading the outer query's table
                 alias = _alias_of_table(scope, qualifier)
+            if alias is None and not holders and (added := _join_named_table(
+                    scope, qualifier, name, schema, dialect, offered, joined, outer)):
+                column.set("table", exp.to_identifier(added))
+                changes += 1
+                continue
             if alias is not None and name in offered[alias]:
                 if alias != qualifier:
                     column.set("table", exp.to_identifier(alias))

@@ -62,6 +62,14 @@ def _repair(database, sql):
      "ON jt.JidoukaId = j.JidoukaId GROUP BY jt.ToolName",
      "SELECT t.ToolName, COUNT(*) FROM JidoukaTool AS jt JOIN Tool AS t ON jt.ToolId = "
      "t.ToolId JOIN Jidouka AS j ON jt.JidoukaId = j.JidoukaId GROUP BY t.ToolName"),
+    # a table the query names but never joined, one foreign key away
+    ("SELECT COUNT(*) FROM Jidouka WHERE strftime('%Y', DateCreate) = '2023' "
+     "AND Department.DepartmentName = 'DC4'",
+     "SELECT COUNT(*) FROM Jidouka AS j JOIN Department AS d ON j.DepartmentId = "
+     "d.DepartmentId WHERE strftime('%Y', j.DateCreate) = '2023' AND d.DepartmentName = 'DC4'"),
+    ("SELECT a.AuthorName, Department.DepartmentName FROM Author AS a",
+     "SELECT a.AuthorName, d.DepartmentName FROM Author AS a LEFT JOIN Department AS d "
+     "ON a.DepartmentId = d.DepartmentId"),
 ])
 def test_broken_reference_is_repaired_to_the_working_query(database, broken, meant):
     with pytest.raises(SqlFailed):
@@ -110,6 +118,11 @@ def test_valid_queries_are_never_touched(database, sql):
     # Author, joined before, has GroupDCId: a wrong alias, not a wrong join key
     "SELECT a.AuthorName, g.GroupDCName FROM Author AS a JOIN Department AS d "
     "ON a.DepartmentId = d.DepartmentId JOIN GroupDC AS g ON d.GroupDCId = g.GroupDCId",
+    # Tool is reached through the link table only (many-to-many): the model must join it
+    "SELECT COUNT(*) FROM Jidouka WHERE Tool.ToolName = 'UiPath'",
+    # two tables of the query have a foreign key to Department: which one is meant?
+    "SELECT COUNT(*) FROM Jidouka AS j JOIN Author AS a ON j.AuthorId = a.AuthorId "
+    "WHERE Department.DepartmentName = 'DC1'",
 ])
 def test_unrepairable_queries_are_left_alone(database, sql):
     assert _repair(database, sql) is None
