@@ -174,18 +174,20 @@ class Batcher:
         """Start the question from the cached sequence sharing the longest prefix with it."""
         # the last prompt token is always evaluated: its logits give the first new token
         limit = len(request.ids) - 1
+        # Reuse starts from a whole schema prefix or none: another grouping of the same
+        # tokens can flip a near-tie greedy choice, so a question's SQL must not depend
+        # on which database was asked before (their prompts share a first line).
         best_seq, start = -1, 0
         for cache_seq, tokens in self.prefixes.values():
-            n = common_prefix(tokens, request.ids, limit)
-            if n > start:
-                best_seq, start = cache_seq, n
+            if len(tokens) > start and common_prefix(tokens, request.ids, limit) == len(tokens):
+                best_seq, start = cache_seq, len(tokens)
         # a kept question supplies the earlier turns only: the latest question is
-        # evaluated as it would be without it, so asking the same again gives the same
-        # SQL (another grouping of the same tokens can flip a near-tie greedy choice)
+        # evaluated as it would be without it, so asking the same again gives the same SQL
+        floor = max(start, len(request.prefix_ids))
         turns = min(limit, request.turns_end)
         for cache_seq, tokens in self.recent.items():
             n = common_prefix(tokens, request.ids, turns)
-            if n > start:
+            if n > start and n >= floor:
                 best_seq, start = cache_seq, n
         request.reused = start
         log.debug("question admitted with %d of its %d prompt tokens cached", start,

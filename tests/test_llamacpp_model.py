@@ -277,6 +277,11 @@ def test_a_retry_and_a_follow_up_prefill_only_what_is_new(single):
         kept = len(batcher.recent)
         _submit(single, batcher, [system, Q_A], deferrable=True)  # phrasing: not kept
         assert len(batcher.recent) == kept
+
+        # another database's prompt shares its first line only: nothing is reused, so
+        # its SQL does not depend on which database was asked before
+        other = _submit(single, batcher, [{"role": "system", "content": SCHEMA_B}, Q_B])
+        assert other.reused == 0
     finally:
         batcher.close()
 
