@@ -13,12 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from nlsql import Answer, AskdbError, BadQuestion, HistoryTurn, ResultTable
+from nlsql import Answer, AskdbError, BadQuestion, GuardedSql, HistoryTurn, ResultTable
 from nlsql.answerer import count_sentence, detect_language, direct_answer
 from nlsql.examples import ExampleStore
 
 from .messages import IncomingMessage, Reply
-from .store import ConversationStore
+from .store import ConversationStore, remembered_sql
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Asker(Protocol):
 
     def phrase(self, answer: Answer) -> Answer: ...
 
-    def run_sql(self, sql: str) -> tuple[str, ResultTable]: ...
+    def run_sql(self, sql: str) -> tuple[GuardedSql, ResultTable]: ...
 
 
 THANKS = {
@@ -129,8 +129,8 @@ class Conversation:
         turn = await asyncio.to_thread(self.store.turn, turn_id)
         if turn is not None:
             await self._tell("feedback", turn, kind, platform, user_id)
-        if kind == "verified" and turn and turn["sql"]:
-            await self._learn(turn, turn["sql"], "verified")
+        if kind == "verified" and turn and remembered_sql(turn):
+            await self._learn(turn, remembered_sql(turn), "verified")
         return THANKS[kind]
 
     async def _learn(self, turn: dict, sql: str, source: str) -> None:
@@ -153,14 +153,15 @@ class Conversation:
         turn = await asyncio.to_thread(self.store.turn, turn_id)
         if turn is None:
             raise BadQuestion("I can't find that answer any more.")
-        final_sql, table = await asyncio.to_thread(self.asker.run_sql, sql)
+        guarded, table = await asyncio.to_thread(self.asker.run_sql, sql)
         language = detect_language(turn["question"])
         text = direct_answer(table, language) or count_sentence(table, language)
-        answer = Answer(question=turn["question"], sql=final_sql, table=table, answer=text)
+        answer = Answer(question=turn["question"], sql=guarded.sql, table=table, answer=text,
+                        written=guarded.query)
         await asyncio.to_thread(self.store.add_feedback, turn_id, "correction", platform,
-                                user_id, final_sql)
-        await self._tell("feedback", turn, "correction", platform, user_id, final_sql)
-        await self._learn(turn, final_sql, "correction")
+                                user_id, guarded.query)
+        await self._tell("feedback", turn, "correction", platform, user_id, guarded.sql)
+        await self._learn(turn, guarded.query, "correction")
         message = IncomingMessage(platform, turn["thread_key"], turn["question"], user_id)
         new_turn = await self._record(message, answer)
         return Reply.from_answer(turn["thread_key"], answer, new_turn)

@@ -52,9 +52,17 @@ def _audit_by_user(conn: sa.Connection) -> None:
                          "ON askdb_audit (user_id, created_at)"))
 
 
+def _written_sql(conn: sa.Connection) -> None:
+    # a database created by step 1 of this version already has the column
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("askdb_turns")}
+    if "written_sql" not in columns:
+        conn.execute(sa.text("ALTER TABLE askdb_turns ADD COLUMN written_sql TEXT"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "threads, feedback, events, examples, audit", _baseline),
     Migration(2, "index the audit log by user and time", _audit_by_user),
+    Migration(3, "keep each turn's query as written, without the row cap", _written_sql),
 ]
 
 

@@ -24,13 +24,15 @@ turns = sa.Table(
     sa.Column("platform", sa.String(20), nullable=False),
     sa.Column("user_id", sa.String(100), nullable=False, default=""),
     sa.Column("question", sa.UnicodeText, nullable=False),
-    sa.Column("sql", sa.UnicodeText),
+    sa.Column("sql", sa.UnicodeText),  # as it ran, row cap included
     sa.Column("answer", sa.UnicodeText),
     sa.Column("error", sa.UnicodeText),
     sa.Column("error_kind", sa.String(40)),
     sa.Column("row_count", sa.Integer),
     sa.Column("seconds", sa.Float),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # as written, without the row cap: what history, examples and training build on
+    sa.Column("written_sql", sa.UnicodeText),
 )
 
 # Verified answers, wrong answers and people's corrections: examples and training data.
@@ -57,6 +59,13 @@ seen_events = sa.Table(
 )
 
 FEEDBACK_KINDS = ("verified", "wrong", "correction")
+# a turn's query as the model or person wrote it; turns stored before it was kept: as run
+_remembered = sa.func.coalesce(turns.c.written_sql, turns.c.sql)
+
+
+def remembered_sql(turn: dict) -> str | None:
+    """The query of a stored turn to build on: as written, else as it ran."""
+    return turn.get("written_sql") or turn.get("sql")
 
 
 class ConversationStore:
@@ -76,6 +85,7 @@ class ConversationStore:
             "user_id": user_id,
             "question": answer.question,
             "sql": answer.sql,
+            "written_sql": answer.written,
             "answer": answer.answer,
             "error": answer.error,
             "error_kind": answer.error_kind,
@@ -95,7 +105,7 @@ class ConversationStore:
     def history(self, thread_key: str, limit: int = 3) -> list[HistoryTurn]:
         """The last ``limit`` successfully answered turns of a thread, oldest first."""
         query = (
-            sa.select(turns.c.question, turns.c.sql)
+            sa.select(turns.c.question, _remembered)
             .where(turns.c.thread_key == thread_key, turns.c.error.is_(None),
                    turns.c.sql.is_not(None))
             .order_by(turns.c.id.desc())
@@ -120,7 +130,7 @@ class ConversationStore:
     def history_before(self, turn_id: int, thread_key: str, limit: int = 3) -> list[HistoryTurn]:
         """The history the question of ``turn_id`` was asked with."""
         query = (
-            sa.select(turns.c.question, turns.c.sql)
+            sa.select(turns.c.question, _remembered)
             .where(turns.c.thread_key == thread_key, turns.c.id < turn_id,
                    turns.c.error.is_(None), turns.c.sql.is_not(None))
             .order_by(turns.c.id.desc())
@@ -150,9 +160,9 @@ class ConversationStore:
             "question": turn["question"],
             "history": json.dumps([{"question": h.question, "sql": h.sql} for h in history],
                                   ensure_ascii=False),
-            "wrong_sql": turn["sql"] if kind != "verified" else None,
+            "wrong_sql": remembered_sql(turn) if kind != "verified" else None,
             "corrected_sql": corrected_sql if kind == "correction" else
-            (turn["sql"] if kind == "verified" else None),
+            (remembered_sql(turn) if kind == "verified" else None),
             "created_at": dt.datetime.now(dt.UTC),
         }
         with self.engine.begin() as conn:

@@ -131,6 +131,15 @@ class GuardedSql:
     capped: bool
     max_rows: int
     tables: tuple[str, ...] = field(default_factory=tuple)
+    # The statement as it was written and checked, without the row cap. Thread history,
+    # worked examples and training keep this: a model shown its earlier queries with
+    # ``LIMIT 100000`` appended learns to write the guard's cap as its own.
+    written: str = ""
+
+    @property
+    def query(self) -> str:
+        """What to remember of this statement: as written, or as run when unknown."""
+        return self.written or self.sql
 
 
 Rule = Callable[[exp.Expression, GuardContext], "str | None"]
@@ -399,6 +408,14 @@ def cap_rows(tree: exp.Query, max_rows: int) -> tuple[exp.Query, bool]:
     return wrapped.limit(max_rows), True
 
 
+def as_written(sql: str) -> str:
+    """One statement's text without the whitespace and semicolons around it."""
+    text = sql.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
+
+
 class SqlGuard:
     """Parse, check and rewrite one statement for a target dialect."""
 
@@ -466,4 +483,4 @@ class SqlGuard:
         except SqlglotError as err:
             raise SqlRejected(f"it cannot be written in {self.dialect} ({err})") from err
         tables = tuple(sorted({t.name for t in _real_tables(tree, self.dialect)}))
-        return GuardedSql(out, self.dialect, capped, self.max_rows, tables)
+        return GuardedSql(out, self.dialect, capped, self.max_rows, tables, as_written(sql))

@@ -44,7 +44,7 @@ MAX_QUESTION_CHARS = 2000
 @dataclass
 class Answer:
     question: str
-    sql: str | None = None
+    sql: str | None = None  # as it ran: the asker sees the guard's row cap
     table: ResultTable | None = None
     answer: str = ""
     error: str | None = None
@@ -53,6 +53,14 @@ class Answer:
     tokens: dict[str, int] = field(default_factory=dict)
     # the answer text is the instant template; Text2Sql.phrase writes the model's
     unphrased: bool = False
+    # the query as written (the model's after repair, or a person's), without the row
+    # cap: what follow-ups, worked examples and training build on
+    written: str | None = None
+
+    @property
+    def query(self) -> str | None:
+        """The SQL to remember for this turn."""
+        return self.written or self.sql
 
     @property
     def ok(self) -> bool:
@@ -169,10 +177,10 @@ class Text2Sql:
         repaired = repair_columns(sql, schema, self.database.dialect)
         return (guard or self.guard()).check(repaired or sql)
 
-    def run_sql(self, sql: str) -> tuple[str, ResultTable]:
+    def run_sql(self, sql: str) -> tuple[GuardedSql, ResultTable]:
         """Run SQL a person wrote (a correction): same guard, same read-only connection."""
         guarded = self.guard().check(sql)
-        return guarded.sql, self.database.run(guarded)
+        return guarded, self.database.run(guarded)
 
     def check_question(self, question: str) -> str:
         question = " ".join((question or "").split())
@@ -268,7 +276,7 @@ class Text2Sql:
             try:
                 guarded = self.checked_sql(sql, guard)
                 clock.lap("guard")
-                answer.sql = guarded.sql
+                answer.sql, answer.written = guarded.sql, guarded.query
                 problem = None if last else id_compared_with_text(
                     self.database.schema(), guarded.sql, self.database.dialect)
                 if problem is None:
@@ -347,5 +355,5 @@ class LazyText2Sql:
     def phrase(self, answer: Answer) -> Answer:
         return self.get().phrase(answer) if answer.unphrased else answer
 
-    def run_sql(self, sql: str) -> tuple[str, ResultTable]:
+    def run_sql(self, sql: str) -> tuple[GuardedSql, ResultTable]:
         return self.get().run_sql(sql)

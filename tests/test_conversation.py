@@ -41,3 +41,35 @@ async def test_a_failing_sentence_or_platform_keeps_the_table_answer(store):
         on_table=broken_platform)
     assert reply.error is None and reply.table is TABLE and reply.text == "Found 2 rows."
     assert reply.actions and store.turns("web:t3")[0]["answer"] == "Found 2 rows."
+
+
+class _Recording:
+    """A model that writes one fixed query and keeps every prompt it is given."""
+
+    name, adapter_version = "recording", None
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.prompts: list[list[dict]] = []
+
+    def generate(self, messages, max_new_tokens=256, stop_when=None):
+        from nlsql.model import Generation
+
+        self.prompts.append(list(messages))
+        return Generation(text=self.sql, prompt_tokens=10, new_tokens=5, prefill_s=0.0,
+                          decode_s=0.0)
+
+
+async def test_a_follow_up_sees_the_query_as_the_model_wrote_it(store, sample_database):
+    """The guard's row cap is shown to the asker but is not the model's: a model shown
+    its own queries with ``LIMIT 1000`` appended copies the cap into new ones."""
+    from nlsql import Answerer, Text2Sql
+
+    model = _Recording("SELECT DepartmentName FROM Department;")
+    engine = Text2Sql(sample_database, model, Answerer(model, use_model=False), retries=0)
+    conversation = Conversation(engine, store)
+    first = await conversation.handle(IncomingMessage("web", "web:f", "list departments"))
+    assert first.sql.endswith("LIMIT 1000")  # as it ran
+    await conversation.handle(IncomingMessage("web", "web:f", "and sorted?"))
+    earlier = [m["content"] for m in model.prompts[1] if m["role"] == "assistant"][0]
+    assert "SELECT DepartmentName FROM Department" in earlier and "LIMIT" not in earlier

@@ -44,6 +44,9 @@ def test_capped_flag_and_rows():
     assert capped.capped and capped.sql.endswith("LIMIT 7")
     kept = guard.check("SELECT * FROM t LIMIT 3")
     assert not kept.capped
+    # what is remembered (history, examples, training) is the query as written
+    assert capped.query == "SELECT * FROM t" and kept.query == "SELECT * FROM t LIMIT 3"
+    assert guard.check("  SELECT a  FROM t ; ;\n").query == "SELECT a  FROM t"
 
 
 def test_transpiles_to_target_dialect():

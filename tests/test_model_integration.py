@@ -54,7 +54,7 @@ def _assert_gold_accuracy(engine) -> None:
         history = threads.setdefault(item.get("thread") or item["question"], [])
         answer = engine.ask(item["question"], history)
         if answer.ok:
-            history.append(HistoryTurn(answer.question, answer.sql))
+            history.append(HistoryTurn(answer.question, answer.query))
         results.append((item, answer, _correct(engine, item, answer)))
     report = "\n".join(f"{'ok ' if ok else 'BAD'} {a.timings['total']:5.1f}s "
                        f"{i['question']} -> {a.sql or a.error}" for i, a, ok in results)

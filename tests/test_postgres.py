@@ -149,13 +149,14 @@ def test_state_store_on_postgres(pg_url):
 
 def test_state_migrations_upgrade_an_older_database_in_place(pg_url):
     from bot import migrations
-    from bot.store import metadata
+    from tests.test_store import legacy_turns
 
     url = create_database(pg_url, "state_legacy")
     engine = sa.create_engine(url)
-    metadata.tables["askdb_turns"].create(engine)  # what an early askdb left behind
+    old = legacy_turns(sa.MetaData())
+    old.create(engine)  # what an early askdb left behind
     with engine.begin() as conn:
-        conn.execute(metadata.tables["askdb_turns"].insert().values(
+        conn.execute(old.insert().values(
             thread_key="web:old", platform="web", user_id="u", question="kept?",
             created_at=sa.func.now()))
     assert migrations.current_version(engine) == 0
@@ -165,6 +166,7 @@ def test_state_migrations_upgrade_an_older_database_in_place(pg_url):
     assert [t["question"] for t in store.turns("web:old")] == ["kept?"]
     indexes = {i["name"] for i in sa.inspect(engine).get_indexes("askdb_audit")}
     assert "ix_askdb_audit_user" in indexes
+    assert "written_sql" in {c["name"] for c in sa.inspect(engine).get_columns("askdb_turns")}
     assert migrations.upgrade(engine) == []  # a second start changes nothing
     store.dispose()
     engine.dispose()

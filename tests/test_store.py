@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from bot.store import ConversationStore
+from bot.store import turns as turns_table
 from nlsql import Answer, ResultTable
 
 
@@ -51,6 +54,36 @@ def test_feedback_records_question_history_and_sql(tmp_path):
 
     with pytest.raises(KeyError):
         store.add_feedback(999, "wrong", "web", "U")
+
+
+def legacy_turns(metadata: sa.MetaData) -> sa.Table:
+    """askdb_turns as askdb created it before turns kept their query as written."""
+    current = turns_table
+    return sa.Table(current.name, metadata, *(
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in current.columns if c.name != "written_sql"))
+
+
+def test_history_and_examples_build_on_the_query_as_written_not_as_capped(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    engine = sa.create_engine(url)
+    old = legacy_turns(sa.MetaData())
+    old.create(engine)
+    with engine.begin() as conn:  # a turn an older askdb stored: only the SQL as it ran
+        conn.execute(old.insert().values(thread_key="web:t", platform="web", user_id="u",
+                                         question="q0", sql="SELECT 0 LIMIT 1000",
+                                         created_at=sa.func.now()))
+    store = ConversationStore(url)  # upgrades the old table in place
+    answer = _answer("q1", "SELECT a FROM t LIMIT 1000")
+    answer.written = "SELECT a FROM t"
+    turn = store.add_turn("web:t", "web", "u", answer)
+    assert [(t.question, t.sql) for t in store.history("web:t")] == [
+        ("q0", "SELECT 0 LIMIT 1000"), ("q1", "SELECT a FROM t")]
+    assert store.turn(turn)["sql"] == "SELECT a FROM t LIMIT 1000"  # what ran, for the record
+    store.add_feedback(turn, "verified", "web", "u")
+    assert store.feedback()[0]["corrected_sql"] == "SELECT a FROM t"
+    store.dispose()
+    engine.dispose()
 
 
 def test_claim_event_once(tmp_path):

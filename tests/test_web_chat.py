@@ -123,16 +123,19 @@ async def test_corrections_from_the_web_chat_become_examples(tiny_model, sample_
         fixed = await (await client.post("/api/correct", json={
             "turn_id": turn, "sql": "SELECT COUNT(*) FROM Tool"})).json()
         assert fixed["rows"] == [[10]] and fixed["thread"] == "web:t9"
+        assert fixed["sql"] == "SELECT COUNT(*) FROM Tool LIMIT 1000"  # shown as it ran
         thanks = await (await client.post("/api/feedback", json={
             "turn_id": fixed["turn_id"], "kind": "verified"})).json()
         assert thanks["text"].startswith("Thanks")
         missing = await client.post("/api/feedback", json={"turn_id": 999, "kind": "wrong"})
         assert missing.status == 404
-    # the correction is an example for the next question on this database, at once
+    # the correction is an example for the next question on this database, at once, as
+    # the person wrote it: the guard's row cap is not part of what the model should learn
     top = examples.similar("jidouka", "how many tools are there", 1)
-    assert top and top[0].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"
+    assert top and top[0].sql == "SELECT COUNT(*) FROM Tool"
     # and the thread's history now holds the corrected query for follow-ups
-    assert store.history("web:t9")[-1].sql == "SELECT COUNT(*) FROM Tool LIMIT 1000"
+    assert store.history("web:t9")[-1].sql == "SELECT COUNT(*) FROM Tool"
+    assert [f["corrected_sql"] for f in store.feedback()] == ["SELECT COUNT(*) FROM Tool"] * 2
 
 
 async def test_an_unexpected_failure_is_a_polite_line_and_recorded(store):

@@ -43,6 +43,7 @@ class Scored:
     error: str | None
     seconds: float
     gold_ok: bool = True
+    written: str | None = None  # the query without the row cap: a follow-up's history
 
     def to_json(self) -> dict:
         return {"db": self.item.db, "question": self.item.question, "gold": self.item.sql,
@@ -97,7 +98,7 @@ class Evaluator:
         seconds = time.perf_counter() - started
         correct = answer.table is not None and same_result(
             gold.rows, answer.table.rows, gold_is_ordered(item.sql))
-        return Scored(item, answer.sql, correct, answer.error, seconds)
+        return Scored(item, answer.sql, correct, answer.error, seconds, written=answer.query)
 
 
 def _summary(scored: Sequence[Scored], **extra) -> dict:
@@ -137,7 +138,7 @@ def evaluate_interactions(evaluator: Evaluator, interactions: Sequence[Sequence[
             result = evaluator.score(item, history)
             turns.append(result)
             if result.predicted and result.error is None:
-                history.append(HistoryTurn(item.question, result.predicted))
+                history.append(HistoryTurn(item.question, result.written or result.predicted))
         scored.extend(turns)
         counted = [t for t in turns if t.gold_ok]
         complete += bool(counted) and all(t.correct for t in counted)
