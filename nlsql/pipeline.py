@@ -30,7 +30,7 @@ from .prompting import (
     with_reply_start,
 )
 from .repair import repair_columns
-from .review import id_compared_with_text, missing_column_hint
+from .review import missing_column_hint, problem_before_running
 from .schema import schema_text as render_schema
 from .selection import select_tables
 from .sqlite_strings import sqlite_strings
@@ -277,7 +277,7 @@ class Text2Sql:
                 guarded = self.checked_sql(sql, guard)
                 clock.lap("guard")
                 answer.sql, answer.written = guarded.sql, guarded.query
-                problem = None if last else id_compared_with_text(
+                problem = None if last else problem_before_running(
                     self.database.schema(), guarded.sql, self.database.dialect)
                 if problem is None:
                     table = self.database.run(guarded)

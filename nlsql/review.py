@@ -127,6 +127,69 @@ def id_compared_with_text(schema: Schema, sql: str, dialect: str) -> str | None:
     return None
 
 
+def problem_before_running(schema: Schema, sql: str, dialect: str) -> str | None:
+    """The first mistake visible before running the query, as a hint for the retry."""
+    return id_compared_with_text(schema, sql, dialect) or column_equal_to_two_values(
+        sql, dialect)
+
+
+def column_equal_to_two_values(sql: str, dialect: str) -> str | None:
+    """A hint when one condition asks a column to equal two different values at once.
+
+    "Nations that speak both English and French" often comes out as ``Language =
+    'English' AND Language = 'French'``: no single row can match, so the query returns
+    nothing however the data looks. Found on the syntax tree, it costs one retry instead
+    of an empty answer the asker takes for a fact.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return None
+    for where in tree.find_all(exp.Where, exp.Having):
+        wanted: dict[tuple[str, str], dict[object, exp.Literal]] = {}
+        written: dict[tuple[str, str], str] = {}
+        for condition in _conjuncts(where.this):
+            if not isinstance(condition, exp.EQ):
+                continue
+            column, value = condition.this, condition.expression
+            if isinstance(value, exp.Column) and isinstance(column, exp.Literal):
+                column, value = value, column
+            if not (isinstance(column, exp.Column) and isinstance(value, exp.Literal)):
+                continue
+            key = (column.table.lower(), column.name.lower())
+            wanted.setdefault(key, {})[_literal_value(value)] = value
+            written.setdefault(key, column.sql(dialect=dialect))
+        for key, values in wanted.items():
+            if len(values) > 1:
+                name = written[key]
+                shown = " and ".join(v.sql(dialect=dialect) for v in list(values.values())[:2])
+                return (f"The query asks {name} to equal {shown} in the same row, so it can "
+                        f"never return anything. For rows matching either value use {name} "
+                        f"IN (...); for things that have both, combine two queries with "
+                        f"INTERSECT, or GROUP BY the thing and keep HAVING COUNT(DISTINCT "
+                        f"{name}) = 2.")
+    return None
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    """The parts of an AND chain (through parentheses); OR and NOT are one part each."""
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    return [condition]
+
+
+def _literal_value(literal: exp.Literal) -> object:
+    """A literal's value as loosely as any database compares it: '1', 1 and 1.0 are one
+    value (type affinity), 'DC2' and 'dc2' too (case-insensitive collations), so only
+    values that can never match one row are told apart."""
+    try:
+        return float(literal.this)
+    except ValueError:
+        return literal.this.casefold()
+
+
 def _numeric_text(text: str) -> bool:
     try:
         float(text)

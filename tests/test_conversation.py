@@ -71,5 +71,5 @@ async def test_a_follow_up_sees_the_query_as_the_model_wrote_it(store, sample_da
     first = await conversation.handle(IncomingMessage("web", "web:f", "list departments"))
     assert first.sql.endswith("LIMIT 1000")  # as it ran
     await conversation.handle(IncomingMessage("web", "web:f", "and sorted?"))
-    earlier = [m["content"] for m in model.prompts[1] if m["role"] == "assistant"][0]
+    earlier = next(m["content"] for m in model.prompts[1] if m["role"] == "assistant")
     assert "SELECT DepartmentName FROM Department" in earlier and "LIMIT" not in earlier

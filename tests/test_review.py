@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from nlsql.review import id_compared_with_text, missing_column_hint
+from nlsql.review import (
+    column_equal_to_two_values,
+    id_compared_with_text,
+    missing_column_hint,
+    problem_before_running,
+)
 from nlsql.schema import reflect_schema
 
 
@@ -67,3 +72,41 @@ def test_missing_column_hint_spells_out_the_join(sample_url):
         "SELECT COUNT(*) FROM Author a JOIN Department b ON a.DepartmentId = b.DepartmentId "
         "WHERE d.DepartmentName = 'DC1'", "sqlite") == plain
     assert missing_column_hint(schema, "no such column: DepartmentName", "SELEC (", "") == plain
+
+
+def test_a_column_asked_to_equal_two_values_at_once_is_caught():
+    both = ("SELECT T1.Name FROM country AS T1 JOIN countrylanguage AS T2 ON T1.Code = "
+            "T2.CountryCode WHERE T2.Language = 'English' AND T1.Continent = 'Europe' "
+            "AND (T2.Language = 'French')")
+    hint = column_equal_to_two_values(both, "sqlite")
+    assert hint and "T2.Language to equal 'English' and 'French'" in hint and "INTERSECT" in hint
+    # in a subquery, in HAVING, and with the literal written first
+    assert column_equal_to_two_values(
+        "SELECT a FROM t WHERE id IN (SELECT id FROM u WHERE 2 = u.k AND u.k = 3)", "sqlite")
+    assert column_equal_to_two_values(
+        "SELECT g FROM t GROUP BY g HAVING g = 'x' AND g = 'y'", "sqlite")
+
+
+def test_conditions_that_can_hold_together_pass():
+    for sql in [
+        "SELECT * FROM t WHERE k = 'a' OR k = 'b'",                # either: fine
+        "SELECT * FROM t WHERE k IN ('a', 'b') AND k = 'a'",
+        "SELECT * FROM t WHERE NOT (k = 'a' AND k = 'b')",
+        "SELECT * FROM t AS a JOIN t AS b ON a.id = b.id WHERE a.k = 'x' AND b.k = 'y'",
+        "SELECT * FROM t WHERE k = 1 AND k = 1.0 AND k = '1'",     # one value, three spellings
+        "SELECT * FROM t WHERE k = 'DC2' AND k = 'dc2'",           # equal where case is ignored
+        "SELECT * FROM t WHERE (k = 'a' AND j = 1) OR (k = 'b' AND j = 2)",
+        "SELECT * FROM t WHERE k = 'a' AND (SELECT k FROM u WHERE k = 'b') = 'b'",
+    ]:
+        assert column_equal_to_two_values(sql, "sqlite") is None, sql
+
+
+def test_the_pipeline_check_before_running_covers_both(sample_url):
+    schema = _schema(sample_url)
+    assert "holds numbers" in problem_before_running(
+        schema, "SELECT * FROM Author WHERE DepartmentId = 'DC3'", "sqlite")
+    assert "same row" in problem_before_running(
+        schema, "SELECT * FROM Tool WHERE ToolName = 'Python' AND ToolName = 'UiPath'",
+        "sqlite")
+    assert problem_before_running(schema, "SELECT * FROM Tool WHERE ToolName = 'Python'",
+                                  "sqlite") is None
