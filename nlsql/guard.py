@@ -71,6 +71,12 @@ DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
         "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
         "pg_switch_wal", "pg_promote", "pg_create_restore_point", "pg_log_backend_memory_contexts",
         "copy", "inet_server_addr", "version",
+        # what exists outside the schema askdb was given: other schemas' tables (any oid
+        # cast ::regclass), roles, privileges, comments on any object
+        "to_regclass", "to_regrole", "to_regnamespace", "to_regproc", "to_regprocedure",
+        "to_regtype", "to_regoper", "to_regoperator", "to_regcollation",
+        "obj_description", "col_description", "shobj_description", "current_schemas",
+        "getpgusername", "session_user", "current_user", "current_role",
     }),
     "tsql": frozenset({
         "openrowset", "openquery", "opendatasource", "openxml", "sp_executesql",
@@ -83,6 +89,7 @@ DENIED_FUNCTION_PREFIXES = (
     "pg_read_", "pg_ls_", "pg_file_", "pg_advisory", "pg_try_advisory", "pg_logical_",
     "pg_replication_", "pg_create_", "pg_drop_", "pg_import_", "pg_backup_",
     "pg_start_backup", "pg_stop_backup", "pg_stat_reset", "pg_wal_replay_", "dblink", "lo_",
+    "has_",  # PostgreSQL's has_table_privilege(...) and kin: probes of other objects
     "xp_", "sp_",
     "pragma_",  # SQLite's table-valued pragmas: file paths, compile options, no answers
 )
@@ -249,6 +256,15 @@ def _allowed(name: str, ctx: GuardContext) -> bool:
         ctx.dialect == "postgres" and name in POSTGRES_BUILTINS)
 
 
+def _database_defines(name: str, ctx: GuardContext) -> bool:
+    """PostgreSQL resolves an unqualified call among every function of that name on the
+    search path: a name askdb allows for another dialect (quarter, total) is, there, the
+    database's own function, and a built-in name the database also defines (an overload
+    lower(integer)) may run that one. Either may read any table or have side effects."""
+    return ctx.dialect == "postgres" and ctx.user_functions is not None \
+        and name in ctx.user_functions and not name.startswith(ALLOWED_PREFIXES)
+
+
 # Functions dangerous in one dialect are never needed in another: deny them all.
 _DENIED_ANYWHERE = frozenset().union(*DENIED_FUNCTIONS.values())
 
@@ -293,6 +309,10 @@ def rule_functions(tree: exp.Expression, ctx: GuardContext) -> str | None:
         # where a name from another dialect can reach a user-defined function (PostgreSQL)
         shown = called[0] if called else name
         checked = isinstance(node, exp.Anonymous) or (ctx.dialect == "postgres" and called)
+        if checked and qualifier is None and _database_defines(shown, ctx):
+            return (f"{shown}() may call this database's own function of that name, which "
+                    "askdb cannot see into (an operator can allow it with "
+                    "ASKDB_ALLOWED_FUNCTIONS)")
         if checked and not _allowed(shown, ctx):
             return (f"the function {shown}() is not one askdb knows to be read-only (an "
                     "operator can allow it with ASKDB_ALLOWED_FUNCTIONS)")
@@ -324,6 +344,11 @@ def rule_user_operators_and_types(tree: exp.Expression, ctx: GuardContext) -> st
             shown = node.sql(dialect=ctx.dialect)
             if not shown.lower().startswith("pg_catalog."):
                 return f"the type {shown} is not a built-in askdb knows"
+    for node in tree.find_all(exp.ObjectIdentifier):
+        # ::oid, ::regclass, ::regrole: look up any table, role or function by number
+        # or name, the schema askdb was given or not
+        return (f"casts to {node.sql(dialect=ctx.dialect)} look up database objects, "
+                "not data")
     return None
 
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 MAX_BUILT_SIZE = 1_000_000
 _BLOB_MAKERS = frozenset({"zeroblob", "randomblob"})
 _FORMATTERS = frozenset({"printf", "format"})
-_FORMAT_WIDTH = re.compile(r"%[-+ #0!,]*(\d*)(?:\.(\d+))?")
+# ``%1$300000000s``: PostgreSQL's format() takes an argument position before the width
+_FORMAT_WIDTH = re.compile(r"%(?:\d+\$)?[-+ #0!,]*(\d*)(?:\.(\d+))?")
 _ARITHMETIC: dict[type[exp.Expression], Callable[[float, float], float]] = {
     exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul,
     exp.Div: operator.truediv, exp.IntDiv: operator.floordiv, exp.Pow: operator.pow,

@@ -87,6 +87,10 @@ def test_fetch_is_held_to_the_timeout():
     assert rows == ((1, "a"), (2, "b")) and not cut
     rows, cut = fetch_rows(iter([(1, "abc")] * 10), 1000, max_bytes=60)
     assert len(rows) == 3 and cut
+    # PostgreSQL arrays and JSON arrive as lists and dicts: their contents count
+    big = (["x" * 1000, ["y" * 1000]], {"k": "z" * 1000})
+    rows, cut = fetch_rows(iter([big] * 100), 1000, max_bytes=10_000)
+    assert len(rows) == 3 and cut
 
 
 def test_rows_past_the_cap_mark_the_table_cut():
