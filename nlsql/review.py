@@ -162,12 +162,12 @@ def column_equal_to_two_values(sql: str, dialect: str) -> str | None:
         for key, values in wanted.items():
             if len(values) > 1:
                 name = written[key]
-                shown = " and ".join(v.sql(dialect=dialect) for v in list(values.values())[:2])
-                return (f"The query asks {name} to equal {shown} in the same row, so it can "
-                        f"never return anything. For rows matching either value use {name} "
-                        f"IN (...); for things that have both, combine two queries with "
-                        f"INTERSECT, or GROUP BY the thing and keep HAVING COUNT(DISTINCT "
-                        f"{name}) = 2.")
+                first, second = (v.sql(dialect=dialect) for v in list(values.values())[:2])
+                return (f"The query asks {name} to equal {first} and {second} in the same "
+                        f"row, so it can never return anything. If the question wants what "
+                        f"has both, write one query with {name} = {first}, one with {name} "
+                        f"= {second}, and join them with INTERSECT; only if either will do, "
+                        f"use {name} IN ({first}, {second}).")
     return None
 
 
