@@ -248,8 +248,14 @@ def _complete_join(scope: Scope, alias: str, name: str, schema: Schema, dialect:
     if done is not None:
         return done
     target_columns = _lower_columns(target)
-    if any(not c.table and c.name.lower() in target_columns for c in _own_columns(scope)):
-        return None  # a bare column of the query would become ambiguous
+    # a bare column the new table also has would become ambiguous: name the one table
+    # that has it now (``COUNT(DISTINCT JidoukaId)`` -> ``JidoukaTool.JidoukaId``)
+    bare = [c for c in _own_columns(scope) if not c.table and c.name.lower() in target_columns]
+    owners = [[a for a, cols in offered.items() if c.name.lower() in cols] for c in bare]
+    if any(len(found) != 1 for found in owners):
+        return None
+    for column, (owner,) in zip(bare, owners, strict=True):
+        column.set("table", exp.to_identifier(owner))
     taken = {a.lower() for a in offered} | outer
     new = target.name
     n = 1
