@@ -28,7 +28,7 @@ from .guard_functions import (
     func_name,
 )
 from .guard_scopes import normalized_scopes
-from .guard_sizes import rule_bounded_sizes
+from .guard_sizes import bound_data_sizes, rule_bounded_sizes
 from .schema import Schema
 
 DEFAULT_MAX_ROWS = 1000
@@ -502,6 +502,7 @@ class SqlGuard:
             if reason:
                 raise SqlRejected(reason, mistake=isinstance(reason, Mistake))
         assert isinstance(tree, exp.Query)
+        bound_data_sizes(tree)
         capped_tree, capped = cap_rows(tree, self.max_rows)
         try:
             out = capped_tree.sql(dialect=self.dialect)

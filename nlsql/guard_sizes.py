@@ -2,8 +2,8 @@
 
 ``repeat('x', 1000000000)`` is one short line of SQL and a gigabyte of memory in the
 database and then in the bot. The rule works out the sizes builder functions are asked
-for (constants, arithmetic, casts, hex, nesting) on the syntax tree; sizes that depend on
-the data are left to the execution layer's byte budget.
+for (constants, arithmetic, casts, hex, nesting) on the syntax tree; a size that depends
+on the data is capped in the SQL that runs (:func:`bound_data_sizes`).
 """
 
 from __future__ import annotations
@@ -123,3 +123,58 @@ def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
                     f"a value of {size:,.0f} characters"
                 return f"{func_name(node)}() would build {built} (at most {MAX_BUILT_SIZE:,})"
     return None
+
+
+def _size_argument(node: exp.Func) -> tuple[str, int | None, float] | None:
+    """Where a builder keeps its size argument (arg name, list index) and how much one
+    unit of it builds, for the builders whose size may come from the data."""
+    if isinstance(node, exp.Repeat):
+        return "times", None, _width(node.this)
+    if isinstance(node, exp.Space):
+        return "this", None, 1.0
+    if isinstance(node, exp.Pad):
+        return "expression", None, 1.0
+    if isinstance(node, exp.Anonymous) and func_name(node) in _BLOB_MAKERS \
+            and node.expressions:
+        return "expressions", 0, 1.0
+    return None
+
+
+def bound_data_sizes(tree: exp.Expression) -> None:
+    """Cap the size arguments that come from the data or a column (``repeat('x', n)``).
+
+    The rule above can only judge constants; a size carried by a column (``WITH c AS
+    (SELECT 300000000 AS n) SELECT repeat('x', n) FROM c``, or a large number in a real
+    column) built 300 MB in a red-team run. Such an argument is rewritten to ``CASE WHEN
+    n > cap THEN cap ELSE n END``, which every dialect reads, so no value passes a million
+    characters and any answer that fits in chat is unchanged.
+    """
+    for node in list(tree.find_all(exp.Func)):
+        where = _size_argument(node)
+        if where is None:
+            continue
+        key, index, unit = where
+        arg = node.args.get(key)
+        if index is not None:
+            arg = arg[index] if arg and len(arg) > index else None
+        if arg is None or _count(arg) is not None or _is_bound(arg):
+            continue  # constants are judged by the rule; a bound is not bound twice
+        cap = exp.Literal.number(max(1, int(MAX_BUILT_SIZE // max(unit, 1.0))))
+        bounded = exp.Case(ifs=[exp.If(this=exp.GT(this=arg.copy(), expression=cap.copy()),
+                                       true=cap.copy())], default=arg.copy())
+        if index is None:
+            node.set(key, bounded)
+        else:
+            node.expressions[index] = bounded
+            bounded.parent, bounded.arg_key, bounded.index = node, key, index
+
+
+def _is_bound(arg: exp.Expression) -> bool:
+    """``CASE WHEN n > cap THEN cap ELSE n END`` as written above, cap within the limit."""
+    ifs = arg.args.get("ifs") if isinstance(arg, exp.Case) else None
+    if not ifs or len(ifs) != 1:
+        return False
+    test, cap = ifs[0].this, ifs[0].args.get("true")
+    value = _constant(cap)
+    return isinstance(test, exp.GT) and value is not None and value <= MAX_BUILT_SIZE \
+        and test.expression == cap and test.this == arg.args.get("default")

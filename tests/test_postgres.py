@@ -118,6 +118,19 @@ def test_huge_result_is_streamed_and_cut(pg_url):
     assert grown_mb < 400
 
 
+def test_a_size_carried_by_a_column_is_bounded_on_the_server(pg_url):
+    """A red-team query built a 300 MB string from a CTE's column; guarded, it builds
+    at most a million characters, and ordinary sizes from the data are unchanged."""
+    from nlsql.guard import SqlGuard
+
+    db = ReadOnlyDatabase(f"{pg_url}/jidouka")
+    guard = SqlGuard("postgres")
+    huge = guard.check("WITH c AS (SELECT 300000000 AS n) SELECT length(repeat('x', n)) FROM c")
+    assert db.run(huge).rows == ((1_000_000,),)
+    bar = guard.check("SELECT repeat('*', n) FROM generate_series(1, 3) AS n ORDER BY n")
+    assert [r[0] for r in db.run(bar).rows] == ["*", "**", "***"]
+
+
 def test_statement_timeout(pg_url):
     db = ReadOnlyDatabase(f"{pg_url}/jidouka", timeout_s=0.5)
     with pytest.raises(SqlTimeout):
