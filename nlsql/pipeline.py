@@ -271,7 +271,7 @@ class Text2Sql:
         """Generate, repair, guard and run; a refused query goes back to the model."""
         for attempt in range(self.retries + 1):
             sql = self._generate(messages, answer, clock)
-            answer.sql = sql
+            answer.sql, answer.written = sql, None  # this attempt, not an earlier one
             last = attempt >= self.retries
             try:
                 guarded = self.checked_sql(sql, guard)
