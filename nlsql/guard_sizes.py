@@ -94,15 +94,11 @@ def _width(node: exp.Expression | None) -> float:
 def _built_sizes(node: exp.Func) -> Iterable[float | None]:
     """The sizes a function is asked to build (None where they depend on the data);
     nested builders multiply: ``repeat(repeat('x', 1000), 1000000)`` is 10^9."""
-    if isinstance(node, exp.Repeat):
-        count = _count(node.args.get("times"))
-        yield None if count is None else count * _width(node.this)
-    elif isinstance(node, exp.Space):
-        yield _count(node.this)
-    elif isinstance(node, exp.Pad):
-        yield _count(node.expression)
-    elif isinstance(node, exp.Anonymous) and func_name(node) in _BLOB_MAKERS:
-        yield from (_count(arg) for arg in node.expressions[:1])
+    sized = _size_argument(node)
+    if sized is not None:
+        arg, unit = sized
+        count = _count(arg)
+        yield None if count is None else count * unit
     elif isinstance(node, exp.Format) or (
             isinstance(node, exp.Anonymous) and func_name(node) in _FORMATTERS):
         args = [node.this, *node.expressions] if isinstance(node, exp.Format) \
@@ -125,19 +121,21 @@ def rule_bounded_sizes(tree: exp.Expression, ctx: GuardContext) -> str | None:
     return None
 
 
-def _size_argument(node: exp.Func) -> tuple[str, int | None, float] | None:
-    """Where a builder keeps its size argument (arg name, list index) and how much one
-    unit of it builds, for the builders whose size may come from the data."""
+def _size_argument(node: exp.Func) -> tuple[exp.Expression, float] | None:
+    """A builder's size argument and how many characters one unit of it builds
+    (``repeat('ab', n)``: 2), for repeat, space, lpad / rpad, replicate and the blobs."""
     if isinstance(node, exp.Repeat):
-        return "times", None, _width(node.this)
-    if isinstance(node, exp.Space):
-        return "this", None, 1.0
-    if isinstance(node, exp.Pad):
-        return "expression", None, 1.0
-    if isinstance(node, exp.Anonymous) and func_name(node) in _BLOB_MAKERS \
+        arg, unit = node.args.get("times"), _width(node.this)
+    elif isinstance(node, exp.Space):
+        arg, unit = node.this, 1.0
+    elif isinstance(node, exp.Pad):
+        arg, unit = node.expression, 1.0
+    elif isinstance(node, exp.Anonymous) and func_name(node) in _BLOB_MAKERS \
             and node.expressions:
-        return "expressions", 0, 1.0
-    return None
+        arg, unit = node.expressions[0], 1.0
+    else:
+        return None
+    return (arg, unit) if arg is not None else None
 
 
 def bound_data_sizes(tree: exp.Expression) -> None:
@@ -150,23 +148,15 @@ def bound_data_sizes(tree: exp.Expression) -> None:
     characters and any answer that fits in chat is unchanged.
     """
     for node in list(tree.find_all(exp.Func)):
-        where = _size_argument(node)
-        if where is None:
+        sized = _size_argument(node)
+        if sized is None:
             continue
-        key, index, unit = where
-        arg = node.args.get(key)
-        if index is not None:
-            arg = arg[index] if arg and len(arg) > index else None
-        if arg is None or _count(arg) is not None or _is_bound(arg):
+        arg, unit = sized
+        if _count(arg) is not None or _is_bound(arg):
             continue  # constants are judged by the rule; a bound is not bound twice
         cap = exp.Literal.number(max(1, int(MAX_BUILT_SIZE // max(unit, 1.0))))
-        bounded = exp.Case(ifs=[exp.If(this=exp.GT(this=arg.copy(), expression=cap.copy()),
-                                       true=cap.copy())], default=arg.copy())
-        if index is None:
-            node.set(key, bounded)
-        else:
-            node.expressions[index] = bounded
-            bounded.parent, bounded.arg_key, bounded.index = node, key, index
+        arg.replace(exp.Case(ifs=[exp.If(this=exp.GT(this=arg.copy(), expression=cap),
+                                         true=cap.copy())], default=arg.copy()))
 
 
 def _is_bound(arg: exp.Expression) -> bool:

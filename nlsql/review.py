@@ -53,9 +53,8 @@ def missing_column_hint(schema: Schema, error: str, sql: str = "", dialect: str 
 
 
 def _query_tables(sql: str, dialect: str) -> list[str]:
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect or None)
-    except SqlglotError:
+    tree = _parsed(sql, dialect)
+    if tree is None:
         return []
     return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
 
@@ -103,10 +102,18 @@ def _is_numeric(type_name: str) -> bool:
 
 def id_compared_with_text(schema: Schema, sql: str, dialect: str) -> str | None:
     """A hint when a numeric column is compared with a non-numeric text literal."""
+    tree = _parsed(sql, dialect)
+    return None if tree is None else _id_compared_with_text(schema, tree)
+
+
+def _parsed(sql: str, dialect: str) -> exp.Expression | None:
     try:
-        tree = sqlglot.parse_one(sql, read=dialect)
+        return sqlglot.parse_one(sql, read=dialect or None)
     except SqlglotError:
         return None
+
+
+def _id_compared_with_text(schema: Schema, tree: exp.Expression) -> str | None:
     used = {t.name.lower() for t in tree.find_all(exp.Table)}
     for node in tree.find_all(exp.EQ, exp.NEQ, exp.In):
         column = node.this if isinstance(node.this, exp.Column) else None
@@ -128,9 +135,12 @@ def id_compared_with_text(schema: Schema, sql: str, dialect: str) -> str | None:
 
 
 def problem_before_running(schema: Schema, sql: str, dialect: str) -> str | None:
-    """The first mistake visible before running the query, as a hint for the retry."""
-    return id_compared_with_text(schema, sql, dialect) or column_equal_to_two_values(
-        sql, dialect)
+    """The first mistake visible before running the query, as a hint for the retry
+    (the query parsed once for all the checks)."""
+    tree = _parsed(sql, dialect)
+    if tree is None:
+        return None
+    return _id_compared_with_text(schema, tree) or _column_equal_to_two_values(tree, dialect)
 
 
 def column_equal_to_two_values(sql: str, dialect: str) -> str | None:
@@ -141,10 +151,11 @@ def column_equal_to_two_values(sql: str, dialect: str) -> str | None:
     nothing however the data looks. Found on the syntax tree, it costs one retry instead
     of an empty answer the asker takes for a fact.
     """
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except SqlglotError:
-        return None
+    tree = _parsed(sql, dialect)
+    return None if tree is None else _column_equal_to_two_values(tree, dialect)
+
+
+def _column_equal_to_two_values(tree: exp.Expression, dialect: str) -> str | None:
     for where in tree.find_all(exp.Where, exp.Having):
         wanted: dict[tuple[str, str], dict[object, exp.Literal]] = {}
         written: dict[tuple[str, str], str] = {}
