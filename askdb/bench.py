@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nlsql import HistoryTurn
 from nlsql.compare import same_result
-from nlsql.sample_questions import QUESTIONS
+from nlsql.db.sample_questions import QUESTIONS
 from training.benchmarks import EvalItem
 from training.evaluate import Evaluator
 

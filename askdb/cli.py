@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_model_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from nlsql.model_files import prepare_bundled
+    from nlsql.models.files import prepare_bundled
 
     name = args.model or settings.model
     with tqdm(total=0, unit="B", unit_scale=True, desc=f"assembling {name}") as bar:
@@ -129,7 +129,7 @@ def cmd_model_prepare(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sample_db(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from nlsql.sampledb import create_sample_database
+    from nlsql.db.sampledb import create_sample_database
 
     path = create_sample_database(Path(args.path) if args.path else settings.sample_database_path)
     print(f"sqlite:///{path}")

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from nlsql import Text2SqlModel
-    from nlsql.model_files import resolve_model_path
+    from nlsql.models.files import resolve_model_path
 
     from . import bench
     from .factory import ensure_sample_database, load_model

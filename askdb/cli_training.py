@@ -19,8 +19,8 @@ def _registry(settings: Settings):
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from nlsql.examples import ExampleStore
-    from nlsql.llamacpp_model import LlamaCppModel
-    from nlsql.model_files import resolve_model_path
+    from nlsql.models.files import resolve_model_path
+    from nlsql.models.llamacpp import LlamaCppModel
     from training.benchmarks import load_jsonl
     from training.dataset import from_store
     from training.run import run_training
@@ -117,7 +117,7 @@ def cmd_adapters_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_adapters_export(args: argparse.Namespace, settings: Settings) -> int:
-    from nlsql.model_files import resolve_model_path
+    from nlsql.models.files import resolve_model_path
     from training.export import export_gguf_lora, merge_adapter
 
     version = _registry(settings).get(args.version)

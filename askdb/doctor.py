@@ -119,8 +119,8 @@ def _sha256(path: Path) -> str:
 
 
 def check_model(settings: Settings) -> list[Check]:
-    from nlsql.llamacpp_model import llamacpp_available
-    from nlsql.model_files import bundled, converted_dir, gguf_path, is_prepared, part_paths
+    from nlsql.models.llamacpp import llamacpp_available
+    from nlsql.models.files import bundled, converted_dir, gguf_path, is_prepared, part_paths
 
     from .factory import choose_backend
 
@@ -161,7 +161,7 @@ def check_model(settings: Settings) -> list[Check]:
 
 
 def _check_server(settings: Settings) -> Check:
-    from nlsql.openai_model import OpenAIModel
+    from nlsql.models.openai_compat import OpenAIModel
 
     name = settings.openai_model or settings.model
     try:

@@ -9,10 +9,10 @@ from pathlib import Path
 from nlsql import Answerer, Text2Sql, Text2SqlModel, open_readonly
 from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
-from nlsql.llamacpp_model import LlamaCppModel, llamacpp_available
-from nlsql.model_files import bundled, gguf_path, resolve_model_path, served_gguf
-from nlsql.openai_model import OpenAIModel
-from nlsql.sampledb import create_sample_database
+from nlsql.models.llamacpp import LlamaCppModel, llamacpp_available
+from nlsql.models.files import bundled, gguf_path, resolve_model_path, served_gguf
+from nlsql.models.openai_compat import OpenAIModel
+from nlsql.db.sampledb import create_sample_database
 from training.registry import AdapterRegistry, AdapterVersion
 
 from .settings import Settings

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from nlsql.errors import ConfigError
-from nlsql.model_files import LLAMACPP_WEIGHTS
+from nlsql.models.files import LLAMACPP_WEIGHTS
 
 
 def _flag(raw: str) -> bool:

@@ -20,25 +20,7 @@ import sqlalchemy as sa
 from nlsql import Answer
 
 from .messages import IncomingMessage
-from .store import metadata
-
-audit = sa.Table(
-    "askdb_audit", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("event", sa.String(20), nullable=False),  # question | verified | wrong | correction
-    sa.Column("turn_id", sa.Integer),
-    sa.Column("thread_key", sa.String(300), nullable=False),
-    sa.Column("platform", sa.String(20), nullable=False),
-    sa.Column("user_id", sa.String(100), nullable=False, default=""),
-    sa.Column("question", sa.UnicodeText, nullable=False),
-    sa.Column("sql", sa.UnicodeText),
-    sa.Column("guard", sa.String(20), nullable=False),  # passed | rejected | none
-    sa.Column("error_kind", sa.String(40)),
-    sa.Column("row_count", sa.Integer),
-    sa.Column("seconds", sa.Float),
-    sa.Column("timings", sa.UnicodeText, nullable=False, default="{}"),  # JSON stage -> s
-)
+from .tables import audit, metadata
 
 COLUMNS = [c.name for c in audit.columns]
 

@@ -20,8 +20,7 @@ import sqlalchemy as sa
 
 from nlsql.examples import metadata as examples_metadata
 
-from . import audit as _audit  # noqa: F401  (registers askdb_audit in the metadata)
-from .store import metadata
+from .tables import metadata
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x61736B6462  # "askdb": the advisory lock every replica's upgrade takes

@@ -15,48 +15,8 @@ import sqlalchemy as sa
 
 from nlsql import Answer, HistoryTurn
 
-metadata = sa.MetaData()
-
-turns = sa.Table(
-    "askdb_turns", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("thread_key", sa.String(300), nullable=False, index=True),
-    sa.Column("platform", sa.String(20), nullable=False),
-    sa.Column("user_id", sa.String(100), nullable=False, default=""),
-    sa.Column("question", sa.UnicodeText, nullable=False),
-    sa.Column("sql", sa.UnicodeText),  # as it ran, row cap included
-    sa.Column("answer", sa.UnicodeText),
-    sa.Column("error", sa.UnicodeText),
-    sa.Column("error_kind", sa.String(40)),
-    sa.Column("row_count", sa.Integer),
-    sa.Column("seconds", sa.Float),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # as written, without the row cap: what history, examples and training build on
-    sa.Column("written_sql", sa.UnicodeText),
-)
-
-# Verified answers, wrong answers and people's corrections: examples and training data.
-feedback = sa.Table(
-    "askdb_feedback", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("turn_id", sa.Integer, sa.ForeignKey("askdb_turns.id"), nullable=False),
-    sa.Column("thread_key", sa.String(300), nullable=False),
-    sa.Column("platform", sa.String(20), nullable=False),
-    sa.Column("user_id", sa.String(100), nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),  # verified | wrong | correction
-    sa.Column("question", sa.UnicodeText, nullable=False),
-    sa.Column("history", sa.UnicodeText, nullable=False),  # JSON [{question, sql}, ...]
-    sa.Column("wrong_sql", sa.UnicodeText),
-    sa.Column("corrected_sql", sa.UnicodeText),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# Platform deliveries already taken (Slack retries and duplicate event ids).
-seen_events = sa.Table(
-    "askdb_seen_events", metadata,
-    sa.Column("event_id", sa.String(200), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+from .migrations import upgrade
+from .tables import feedback, seen_events, turns
 
 FEEDBACK_KINDS = ("verified", "wrong", "correction")
 # a turn's query as the model or person wrote it; turns stored before it was kept: as run
@@ -74,8 +34,6 @@ class ConversationStore:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, pool_pre_ping=True)
-        from .migrations import upgrade  # imports this module's tables
-
         upgrade(self.engine)
 
     def add_turn(self, thread_key: str, platform: str, user_id: str, answer: Answer) -> int:

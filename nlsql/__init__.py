@@ -1,6 +1,7 @@
 """Text to SQL: the few names ``bot`` and ``training`` may use."""
 
 from .answerer import Answerer, detect_language
+from .db import ReadOnlyDatabase, ResultTable, open_readonly
 from .errors import (
     AskdbError,
     BadQuestion,
@@ -12,9 +13,8 @@ from .errors import (
     SqlRejected,
     SqlTimeout,
 )
-from .execute import ReadOnlyDatabase, ResultTable, open_readonly
 from .guard import GuardedSql, SqlGuard
-from .model import Text2SqlModel
+from .models import Text2SqlModel
 from .pipeline import Answer, LazyText2Sql, Text2Sql
 from .prompting import Example, HistoryTurn
 

@@ -11,8 +11,8 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 
-from .execute import ResultTable, jsonable
-from .model import Text2SqlModel, deferrable
+from .db import ResultTable, jsonable
+from .models import Text2SqlModel, deferrable
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 
-from .execute import jsonable
+from .db import jsonable
 
 
 def _norm(value):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from . import smalltalk
 from .answerer import Answerer
+from .db import ReadOnlyDatabase, ResultTable
 from .errors import AskdbError, BadQuestion, NotSql, SqlFailed, SqlRejected
-from .execute import ReadOnlyDatabase, ResultTable
 from .guard import GuardedSql, SqlGuard
-from .model import Text2SqlModel
+from .models import Text2SqlModel
 from .prompting import (
     REPLY_START,
     Example,

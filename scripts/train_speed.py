@@ -13,7 +13,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from askdb.settings import Settings
-from nlsql.model_files import resolve_model_path
+from nlsql.models.files import resolve_model_path
 from training import benchmarks as bench
 from training import evaluate as ev
 from training.config import TrainConfig

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from askdb.settings import Settings
-from nlsql.sampledb import create_sample_database
+from nlsql.db.sampledb import create_sample_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def sample_url(sample_db) -> str:
 @pytest.fixture(scope="module")
 def sample_database(sample_url):
     """The sample database opened read-only, as the pipeline opens it."""
-    from nlsql.execute import ReadOnlyDatabase
+    from nlsql.db import ReadOnlyDatabase
 
     db = ReadOnlyDatabase(sample_url)
     yield db
@@ -73,7 +73,7 @@ def real_settings(**overrides) -> Settings:
 @pytest.fixture(scope="module")
 def real_model():
     """Module-scoped: 7 GB in fp32, so it must not stay loaded beside a served model."""
-    from nlsql.model_files import bundled, converted_dir, is_prepared
+    from nlsql.models.files import bundled, converted_dir, is_prepared
 
     settings = real_settings()
     model = bundled(settings.model)

@@ -34,7 +34,7 @@ def _adapter(base_dir, out, scale: float) -> None:
 
 @pytest.fixture(scope="module")
 def adapters(tmp_path_factory, real_model):
-    from nlsql.llamacpp_model import LlamaCppModel
+    from nlsql.models.llamacpp import LlamaCppModel
 
     if not isinstance(real_model, LlamaCppModel):
         pytest.fail("the default backend here should be llama.cpp")

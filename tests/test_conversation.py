@@ -53,7 +53,7 @@ class _Recording:
         self.prompts: list[list[dict]] = []
 
     def generate(self, messages, max_new_tokens=256, stop_when=None):
-        from nlsql.model import Generation
+        from nlsql.models import Generation
 
         self.prompts.append(list(messages))
         return Generation(text=self.sql, prompt_tokens=10, new_tokens=5, prefill_s=0.0,

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from askdb import doctor
-from nlsql.execute import readonly_engine
+from nlsql.db import readonly_engine
 from tests.conftest import real_settings
 from tests.fake_slack import FakeSlack
 from tests.test_cli import askdb

@@ -67,7 +67,7 @@ class _Scripted:
         self.name, self.adapter_version = "scripted", None
 
     def generate(self, messages, max_new_tokens=256, stop_when=None):
-        from nlsql.model import Generation
+        from nlsql.models import Generation
 
         assert messages[-1] == {"role": "assistant", "content": REPLY_START}
         asked = list(messages[:-1])  # the reply askdb began for the model

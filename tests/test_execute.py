@@ -7,7 +7,7 @@ import time
 import pytest
 
 from nlsql import DatabaseUnavailable, GuardedSql, ReadOnlyDatabase, SqlFailed, SqlGuard, SqlTimeout
-from nlsql.execute import MAX_RESULT_BYTES, fetch_rows
+from nlsql.db import MAX_RESULT_BYTES, fetch_rows
 
 
 def raw(sql: str, max_rows: int = 1000) -> GuardedSql:

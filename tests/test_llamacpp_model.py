@@ -10,7 +10,7 @@ import pytest
 
 from askdb.factory import choose_backend, load_model
 from nlsql import BadQuestion, ConfigError, ModelUnavailable
-from nlsql.llamacpp_model import LlamaCppModel
+from nlsql.models.llamacpp import LlamaCppModel
 from nlsql.prompting import (
     REPLY_START,
     build_messages,
@@ -166,7 +166,7 @@ def test_q8_0_weights_are_written_once_and_serve_the_same_answers(single, tmp_pa
     """ASKDB_LLAMACPP_WEIGHTS=q8_0: the verified Q4_K_M re-quantised by llama.cpp."""
     from pathlib import Path
 
-    from nlsql.model_files import bundled, converted_dir, gguf_path, served_gguf
+    from nlsql.models.files import bundled, converted_dir, gguf_path, served_gguf
 
     settings = real_settings()
     model = bundled(settings.model)
@@ -194,7 +194,7 @@ def test_phrasing_waits_for_sql_still_to_write(single):
     import threading
     import time
 
-    from nlsql.llamacpp_batch import Batcher, Request, prefix_ids
+    from nlsql.models.llamacpp_batch import Batcher, Request, prefix_ids
 
     batcher = Batcher(single.llm, single.tokenizer, slots=1, n_ctx=4096, threads=2)
     messages = [{"role": "system", "content": SCHEMA_A}, Q_A]
@@ -221,7 +221,7 @@ def test_phrasing_waits_for_sql_still_to_write(single):
 
 def test_the_answerer_phrases_as_deferrable():
     from nlsql import Answerer, ResultTable
-    from nlsql.model import Generation, is_deferrable
+    from nlsql.models import Generation, is_deferrable
 
     seen: list[bool] = []
 
@@ -236,7 +236,7 @@ def test_the_answerer_phrases_as_deferrable():
 
 
 def _submit(model, batcher, messages, deferrable: bool = False):
-    from nlsql.llamacpp_batch import Request, prefix_ids, turns_end
+    from nlsql.models.llamacpp_batch import Request, prefix_ids, turns_end
 
     messages = with_reply_start(messages)
     ids = model.tokenizer(model.render(messages), add_special_tokens=False)["input_ids"]
@@ -249,7 +249,7 @@ def _submit(model, batcher, messages, deferrable: bool = False):
 def test_a_retry_and_a_follow_up_prefill_only_what_is_new(single):
     """A finished question's cells are kept: its retry and its follow-up start from them,
     while asking the same question again starts from the schema, as the first time did."""
-    from nlsql.llamacpp_batch import Batcher
+    from nlsql.models.llamacpp_batch import Batcher
     from nlsql.prompting import retry_messages, sql_block
 
     batcher = Batcher(single.llm, single.tokenizer, slots=2, n_ctx=4096, threads=2)
@@ -287,7 +287,7 @@ def test_a_retry_and_a_follow_up_prefill_only_what_is_new(single):
 
 
 def test_kept_questions_are_bounded_and_give_way_when_memory_is_full(single):
-    from nlsql.llamacpp_batch import Batcher
+    from nlsql.models.llamacpp_batch import Batcher
 
     system = {"role": "system", "content": SCHEMA_A}
     questions = ["How many departments are there?", "List every department's name.",

@@ -12,7 +12,7 @@ import pytest
 from askdb.factory import build_text2sql
 from nlsql import HistoryTurn, SqlGuard, detect_language
 from nlsql.compare import same_result
-from nlsql.sample_questions import QUESTIONS
+from nlsql.db.sample_questions import QUESTIONS
 from tests.conftest import real_settings
 
 pytestmark = pytest.mark.model

@@ -60,7 +60,7 @@ def test_prefix_cache_is_bounded(tiny_model):
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):
-    from nlsql.model_files import resolve_model_path
+    from nlsql.models.files import resolve_model_path
 
     with pytest.raises(ModelUnavailable, match="does not exist"):
         resolve_model_path(str(tmp_path / "nothing-here"), tmp_path)

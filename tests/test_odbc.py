@@ -18,8 +18,8 @@ from nlsql import (
     SqlTimeout,
     open_readonly,
 )
-from nlsql.odbc import OdbcDatabase
-from nlsql.sampledb import populate
+from nlsql.db.odbc import OdbcDatabase
+from nlsql.db.sampledb import populate
 from tests.conftest import real_settings
 from tests.pgserver import create_attribute_call_target, create_database, postgres_server
 from tests.test_cli import askdb

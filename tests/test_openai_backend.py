@@ -6,7 +6,7 @@ import pytest
 
 from askdb.factory import load_model
 from nlsql import ModelUnavailable
-from nlsql.openai_model import OpenAIModel
+from nlsql.models.openai_compat import OpenAIModel
 from nlsql.prompting import REPLY_START, with_reply_start
 from tests.conftest import real_settings
 from tests.fake_vllm import FakeVllm

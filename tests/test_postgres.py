@@ -18,7 +18,7 @@ from nlsql import (
     SqlRejected,
     SqlTimeout,
 )
-from nlsql.sampledb import populate
+from nlsql.db.sampledb import populate
 from tests.pgserver import create_attribute_call_target, create_database, postgres_server
 
 pytestmark = pytest.mark.postgres
@@ -106,7 +106,7 @@ def test_huge_result_is_streamed_and_cut(pg_url):
     """~1 GB of rows: fetched in batches and cut at the byte budget, never held whole."""
     import resource
 
-    from nlsql.execute import MAX_RESULT_BYTES
+    from nlsql.db import MAX_RESULT_BYTES
 
     db = ReadOnlyDatabase(f"{pg_url}/jidouka")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -7,7 +7,7 @@ import sqlite3
 
 import sqlalchemy as sa
 
-from nlsql.sampledb import create_sample_database
+from nlsql.db.sampledb import create_sample_database
 from nlsql.schema import reflect_schema, schema_text
 
 EXPECTED = {

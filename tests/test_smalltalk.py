@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nlsql import Answerer, Text2Sql
-from nlsql.model import Generation
+from nlsql.models import Generation
 from nlsql.smalltalk import SmallTalk, classify, reply
 
 

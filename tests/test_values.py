@@ -8,7 +8,7 @@ import time
 import sqlalchemy as sa
 
 from nlsql import values
-from nlsql.execute import ReadOnlyDatabase
+from nlsql.db import ReadOnlyDatabase
 from nlsql.pipeline import prompt_messages
 from nlsql.prompting import Example
 from nlsql.schema import Column, Schema, Table

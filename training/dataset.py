@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from nlsql import HistoryTurn, ReadOnlyDatabase, open_readonly
 from nlsql.examples import ExampleStore, database_key
-from nlsql.model import render_chat
+from nlsql.models import render_chat
 from nlsql.pipeline import prompt_messages
 from nlsql.prompting import sql_block, with_reply_start
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from nlsql.model import Generation, Message, StopWhen
+from nlsql.models import Generation, Message, StopWhen
 
 
 class MemoModel:

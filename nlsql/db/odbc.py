@@ -15,9 +15,9 @@ import math
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import DatabaseUnavailable, SqlFailed, SqlTimeout
-from .guard import GuardedSql
-from .schema import (
+from ..errors import DatabaseUnavailable, SqlFailed, SqlTimeout
+from ..guard import GuardedSql
+from ..schema import (
     POSTGRES_USER_FUNCTIONS,
     SAMPLE_MAX_LEN,
     SAMPLE_VALUES,
@@ -28,6 +28,7 @@ from .schema import (
     Table,
     quote_identifier,
 )
+from .results import ResultTable, fetch_rows
 
 DBMS_TO_SQLGLOT = {"postgresql": "postgres", "microsoft sql server": "tsql",
                    "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql",
@@ -176,8 +177,6 @@ class OdbcDatabase(SchemaCache):
         return tuple(texts[:SAMPLE_VALUES])
 
     def run(self, guarded: GuardedSql):
-        from .execute import ResultTable, fetch_rows
-
         started = time.perf_counter()
         conn = self.connect()
         try:

@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ModelUnavailable
-from .model import Generation, Message, StopWhen, reply_begun
+from ..errors import ModelUnavailable
+from .base import Generation, Message, StopWhen, reply_begun
 
 log = logging.getLogger(__name__)
 

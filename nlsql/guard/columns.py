@@ -17,15 +17,11 @@ pass; PostgreSQL reports a name that is neither column nor function as its own e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from .guard_scopes import normalized_scopes
-
-if TYPE_CHECKING:
-    from .guard import GuardContext
+from .context import GuardContext
+from .scopes import normalized_scopes
 
 
 def rule_attribute_calls(tree: exp.Expression, ctx: GuardContext) -> str | None:

@@ -282,7 +282,7 @@ class Batcher:
             if make_room():
                 failed = llama_cpp.llama_decode(self.ctx.ctx, self.batch)
         if failed:
-            from .errors import ModelUnavailable
+            from ..errors import ModelUnavailable
 
             raise ModelUnavailable("Too many long questions at once for the model's "
                                    "memory: please ask again in a moment.")

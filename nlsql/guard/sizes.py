@@ -12,14 +12,11 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from .guard_functions import func_name
-
-if TYPE_CHECKING:
-    from .guard import GuardContext
+from .context import GuardContext
+from .functions import func_name
 
 # The longest string or blob one function may be asked to build from constants: more
 # is never an answer in chat, only a way to exhaust the memory of the database or the bot.

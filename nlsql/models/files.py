@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelUnavailable
+from ..errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BadQuestion, ModelUnavailable
-from .model import Generation, Message, StopWhen, is_deferrable, render_chat
+from ..errors import BadQuestion, ModelUnavailable
+from .base import Generation, Message, StopWhen, is_deferrable, render_chat
 
 log = logging.getLogger(__name__)
 
