@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-export ASKDB_CACHE_DIR ?= $(CURDIR)/.cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # llama-cpp-python is compiled for this machine's CPU; AMX kernels off (they crashed on
 # multi-token prompts on a CPU without AMX), the multimodal library skipped (unused).
@@ -14,7 +13,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -
 RUN_PACKAGES := unixodbc odbc-postgresql tdsodbc build-essential cmake
 TEST_PACKAGES := postgresql chromium chromium-driver
 
-.PHONY: run test setup setup-test system system-test model model-small lint clean
+.PHONY: run test setup setup-test system system-test model model-small lint docs clean
 
 run: setup
 	$(BIN)/askdb serve
@@ -50,6 +49,10 @@ model-small: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# the reference pages written from the settings object and the argument parsers
+docs: $(VENV)/.installed
+	$(BIN)/python -m askdb.reference docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

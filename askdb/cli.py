@@ -8,34 +8,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from nlsql import AskdbError, BadQuestion, SqlGuard
 
 from . import logs
 from .cli_bench import add_parsers as add_bench_parsers
+from .cli_examples import add_parsers as add_examples_parsers
 from .cli_training import add_parsers as add_training_parsers
+from .output import format_table, print_json
 from .settings import Settings
 
 log = logging.getLogger("askdb")
-
-
-def _print_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence], limit: int = 50) -> str:
-    cells = [[str(c) for c in columns]] + [
-        ["" if v is None else str(v) for v in row] for row in rows[:limit]
-    ]
-    widths = [min(40, max(len(r[i]) for r in cells)) for i in range(len(columns))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append(" | ".join(v[:40].ljust(w) for v, w in zip(row, widths, strict=True)))
-        if n == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    if len(rows) > limit:
-        lines.append(f"... {len(rows) - limit} more rows")
-    return "\n".join(lines)
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,18 +47,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                 item = json.loads(line)
                 thread, question = item.get("thread"), str(item.get("question") or "")
             except (ValueError, AttributeError):
-                _print_json({"error": "input line is not a JSON object", "sql": None,
+                print_json({"error": "input line is not a JSON object", "sql": None,
                              "columns": [], "rows": [], "answer": "", "timings": {}})
                 continue
             result = ask(None if thread is None else str(thread), question)
-            _print_json({"thread": thread, **result})
+            print_json({"thread": thread, **result})
         return 0
     if not args.question:
         print("askdb ask: give a QUESTION or --jsonl", file=sys.stderr)
         return 2
     result = ask(args.thread, " ".join(args.question))
     if args.json:
-        _print_json(result)
+        print_json(result)
     else:
         if result["sql"]:
             print(result["sql"] + "\n")
@@ -136,44 +120,15 @@ def cmd_sample_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_examples_import(args: argparse.Namespace, settings: Settings) -> int:
-    """Load {question, sql[, db]} JSON lines as verified examples; each SQL is guarded."""
-    from nlsql import open_readonly
-    from nlsql.examples import ExampleStore, database_key
-
-    from .factory import ensure_sample_database
-
-    if not args.db:
-        ensure_sample_database(settings)
-    url = args.db or settings.effective_database_url
-    database = open_readonly(url, settings.query_timeout_s)
-    guard = SqlGuard.for_schema(database.dialect, database.schema(), settings.max_rows,
-                                settings.extra_functions)
-    store = ExampleStore(settings.effective_state_url)
-    added = refused = 0
-    with open(args.file, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                guard.check(item["sql"])
-                store.add(database_key(url), item["question"], item["sql"], "imported")
-                added += 1
-            except (ValueError, KeyError, TypeError, AskdbError) as err:
-                refused += 1
-                print(f"line {number}: skipped ({getattr(err, 'user_message', err)})",
-                      file=sys.stderr)
-    print(f"imported {added} examples for {database_key(url)}; skipped {refused}")
-    return 0 if added or not refused else 1
-
-
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .doctor import FAIL, run_checks
 
     checks = run_checks(settings)
     if args.json:
-        _print_json({"ok": all(c.status != FAIL for c in checks),
+        from .factory import locations
+
+        print_json({"ok": all(c.status != FAIL for c in checks),
+                     "locations": locations(settings),
                      "checks": [c.as_dict() for c in checks]})
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
@@ -256,7 +211,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                    wall_seconds=round(time.perf_counter() - started, 1))
     ev.write_results(folder, scored, summary)
     if args.json:
-        _print_json({**summary, "results": str(folder)})
+        print_json({**summary, "results": str(folder)})
     else:
         for key, value in summary.items():
             print(f"{key:>22}: {value}")
@@ -307,12 +262,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="only rows from this date/time on (ISO, UTC)")
     export.set_defaults(func=cmd_audit_export)
 
-    examples = sub.add_parser("examples", help="worked question/SQL examples")
-    examples_sub = examples.add_subparsers(dest="examples_command", required=True)
-    imp = examples_sub.add_parser("import", help="import JSON lines {question, sql}")
-    imp.add_argument("file")
-    imp.add_argument("--db", help="database the examples are for (default: the configured)")
-    imp.set_defaults(func=cmd_examples_import)
+    add_examples_parsers(sub)
 
     evaluate = sub.add_parser("eval", help="execution accuracy on Spider, SParC or a JSONL file")
     source = evaluate.add_mutually_exclusive_group(required=True)
@@ -354,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, settings)
     except AskdbError as err:
         print(f"askdb: {err.user_message}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as err:  # mostly askdb's own state store: a path or a server
+        first = str(getattr(err, "orig", None) or err).splitlines()[0]
+        print(f"askdb: database error: {first} (`askdb doctor` checks ASKDB_STATE_URL, "
+              "ASKDB_CACHE_DIR and ASKDB_DATABASE_URL)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -106,8 +106,23 @@ def check_state(settings: Settings) -> Check:
     except sa.exc.SQLAlchemyError as err:
         return Check("state database", FAIL, str(err).splitlines()[0][:200],
                      "Check ASKDB_STATE_URL: askdb needs to create and write its tables there.")
-    return Check("state database", OK, sa.engine.make_url(
-        settings.effective_state_url).render_as_string(hide_password=True))
+    from .home import stray_stores, stray_warning
+
+    shown = sa.engine.make_url(settings.effective_state_url).render_as_string(hide_password=True)
+    strays = stray_stores(settings.effective_state_url, settings.cache_path)
+    if strays:
+        return Check("state database", WARN, stray_warning(strays, shown, settings.cache_path),
+                     "Use one store: move the other one into the home, or set "
+                     "ASKDB_STATE_URL to it.")
+    return Check("state database", OK, shown)
+
+
+def check_home(settings: Settings) -> list[Check]:
+    """Where the model and state are: the same for `make run`, `askdb serve` and the CLI."""
+    from .factory import locations
+
+    where = locations(settings)
+    return [Check("home", OK, where["home"]), Check("model path", OK, where["model"])]
 
 
 def _sha256(path: Path) -> str:
@@ -119,8 +134,8 @@ def _sha256(path: Path) -> str:
 
 
 def check_model(settings: Settings) -> list[Check]:
-    from nlsql.models.llamacpp import llamacpp_available
     from nlsql.models.files import bundled, converted_dir, gguf_path, is_prepared, part_paths
+    from nlsql.models.llamacpp import llamacpp_available
 
     from .factory import choose_backend
 
@@ -232,7 +247,7 @@ def check_teams(settings: Settings) -> list[Check]:
 
 
 CHECKS: list[Callable[[Settings], Check | list[Check]]] = [
-    check_database, check_state, check_model, check_adapter, check_slack, check_teams,
+    check_home, check_database, check_state, check_model, check_adapter, check_slack, check_teams,
 ]
 
 

@@ -6,13 +6,22 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from nlsql import Answerer, Text2Sql, Text2SqlModel, open_readonly
+from nlsql.db.sampledb import create_sample_database
 from nlsql.errors import ConfigError, ModelUnavailable
 from nlsql.examples import ExampleStore, database_key
+from nlsql.models.files import (
+    bundled,
+    converted_dir,
+    gguf_path,
+    resolve_model_path,
+    served_gguf,
+    served_gguf_path,
+)
 from nlsql.models.llamacpp import LlamaCppModel, llamacpp_available
-from nlsql.models.files import bundled, gguf_path, resolve_model_path, served_gguf
 from nlsql.models.openai_compat import OpenAIModel
-from nlsql.db.sampledb import create_sample_database
 from training.registry import AdapterRegistry, AdapterVersion
 
 from .settings import Settings
@@ -45,6 +54,31 @@ def choose_backend(settings: Settings) -> str:
     import torch
 
     return "torch" if torch.cuda.is_available() else "llamacpp"
+
+
+def locations(settings: Settings) -> dict[str, str]:
+    """Where this configuration finds its model and keeps its state: logged by `askdb
+    serve` at start and shown by `askdb doctor`, so two homes are seen at once."""
+    if settings.inference == "openai":
+        model = f"{settings.openai_model or settings.model} at {settings.openai_url}"
+    else:
+        bundle = bundled(settings.model)
+        if bundle is None:  # a local folder or a hub id, as configured
+            model = settings.model
+        else:
+            path = served_gguf_path(settings.cache_path, bundle, settings.llamacpp_weights) \
+                if choose_backend(settings) == "llamacpp" else \
+                converted_dir(settings.cache_path, bundle)
+            model = str(path) + ("" if path.exists() else " (not prepared)")
+    return {
+        "home": str(settings.cache_path),
+        "model": model,
+        "store": sa.engine.make_url(settings.effective_state_url).render_as_string(
+            hide_password=True),
+        "database": sa.engine.make_url(settings.effective_database_url).render_as_string(
+            hide_password=True),
+        "adapters": str(settings.adapters_path),
+    }
 
 
 def load_model(settings: Settings, adapter: bool | str = True) -> Text2SqlModel | LlamaCppModel:

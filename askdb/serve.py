@@ -17,7 +17,7 @@ from nlsql import LazyText2Sql
 from nlsql.examples import ExampleStore, database_key
 
 from . import live
-from .factory import adapter_registry, build_text2sql
+from .factory import adapter_registry, build_text2sql, locations
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,18 @@ def make_app(settings: Settings) -> web.Application:
 
     app.on_startup.insert(0, worker_pool)
     return app
+
+
+def announce_locations(settings: Settings) -> None:
+    """Say at start where the model and the store are, and whether another store holds
+    what people gave: two homes are seen in the first lines, not weeks later."""
+    from .home import stray_stores, stray_warning
+
+    for name, where in locations(settings).items():
+        log.info("%s: %s", name, where)
+    strays = stray_stores(settings.effective_state_url, settings.cache_path)
+    if strays:
+        log.warning(stray_warning(strays, settings.effective_state_url, settings.cache_path))
 
 
 def install_worker_pool(settings: Settings) -> None:
@@ -108,5 +120,6 @@ def platform_mounts(settings: Settings) -> list:
 def serve(settings: Settings, port: int | None = None, host: str | None = None) -> None:
     host = host or settings.host
     port = port or settings.port
+    announce_locations(settings)
     log.info("askdb serving on http://%s:%d/", host, port)
     web.run_app(make_app(settings), host=host, port=port, print=None, access_log=None)

@@ -14,6 +14,8 @@ from pathlib import Path
 from nlsql.errors import ConfigError
 from nlsql.models.files import LLAMACPP_WEIGHTS
 
+from .home import default_home
+
 
 def _flag(raw: str) -> bool:
     """An on/off setting: "0" must mean off, which bool("0") does not."""
@@ -26,7 +28,7 @@ def _flag(raw: str) -> bool:
 
 
 def _default_cache() -> str:
-    return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "askdb")
+    return str(default_home())
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Settings:
     state_url: str = field(default="", metadata={
         "env": "ASKDB_STATE_URL",
         "help": "SQLAlchemy URL of askdb's own state (threads, corrections); empty = SQLite "
-                "file in the cache directory"})
+                "file in the home (ASKDB_CACHE_DIR)"})
     model: str = field(default="qwen2.5-coder-1.5b-instruct", metadata={
         "env": "ASKDB_MODEL",
         "help": "bundled model name (qwen2.5-coder-1.5b-instruct, qwen2.5-coder-0.5b-instruct),"
@@ -78,7 +80,10 @@ class Settings:
         "help": "torch on a GPU: decode with a static KV cache compiled into CUDA graphs "
                 "(the first question compiles for about a minute; off = plain generate)"})
     cache_dir: str = field(default_factory=_default_cache, metadata={
-        "env": "ASKDB_CACHE_DIR", "help": "where prepared models and the sample database live"})
+        "env": "ASKDB_CACHE_DIR",
+        "help": "askdb's home, the same for make, serve and every command: prepared models, "
+                "the sample database, the state store (threads, corrections) and adapters; "
+                "default ~/.cache/askdb ($XDG_CACHE_HOME/askdb)"})
     host: str = field(default="127.0.0.1", metadata={
         "env": "ASKDB_HOST", "help": "address `askdb serve` listens on"})
     port: int = field(default=3978, metadata={

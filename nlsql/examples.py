@@ -106,7 +106,7 @@ class ExampleStore:
         self.engine = url_or_engine if isinstance(url_or_engine, sa.Engine) else \
             sa.create_engine(url_or_engine, pool_pre_ping=True)
         metadata.create_all(self.engine)
-        self._cache: dict[str, tuple[int, ExampleRanker]] = {}
+        self._cache: dict[str, tuple[tuple, ExampleRanker]] = {}
         self._lock = threading.Lock()
 
     def add(self, database: str, question: str, sql: str, source: str,
@@ -127,6 +127,15 @@ class ExampleStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def delete(self, ids: Sequence[int]) -> int:
+        """Remove examples by id; how many there were. Retrieval sees it at once."""
+        with self.engine.begin() as conn:
+            removed = conn.execute(examples_table.delete().where(
+                examples_table.c.id.in_(list(ids)))).rowcount
+        with self._lock:
+            self._cache.clear()
+        return int(removed or 0)
+
     def count(self, database: str, after_id: int = 0) -> int:
         """Examples of the database added after ``after_id`` (what training has not seen)."""
         query = sa.select(sa.func.count()).select_from(examples_table).where(
@@ -135,10 +144,12 @@ class ExampleStore:
             return int(conn.execute(query).scalar() or 0)
 
     def _ranker(self, database: str) -> ExampleRanker:
-        """Rebuilt only when the database's examples changed (new rows)."""
+        """Rebuilt only when the database's examples changed (rows added or deleted, by
+        this process or another: `askdb examples delete` beside a running server)."""
         with self.engine.connect() as conn:
-            newest = conn.execute(sa.select(sa.func.max(examples_table.c.id)).where(
-                examples_table.c.database == database)).scalar() or 0
+            newest = tuple(conn.execute(sa.select(
+                sa.func.max(examples_table.c.id), sa.func.count()).where(
+                examples_table.c.database == database)).one())
         with self._lock:
             cached = self._cache.get(database)
             if cached and cached[0] == newest:

@@ -64,10 +64,8 @@ def store(tmp_path):
 
 
 def real_settings(**overrides) -> Settings:
-    """Settings for the real bundled model, prepared by `make` into the cache."""
-    env = dict(os.environ)
-    env.setdefault("ASKDB_CACHE_DIR", str(REPO / ".cache"))
-    return Settings.from_env(env, **overrides)
+    """Settings for the real bundled model, prepared by `make` into askdb's home."""
+    return Settings.from_env(dict(os.environ), **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> bool:
+    """True once the server at ``url`` answers /healthz; False if it exits or is late."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url + "healthz", timeout=2)
+            return True
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                return False
+            time.sleep(0.5)
+
+
 @contextmanager
 def askdb_serve(tmp: Path, env: dict[str, str]):
     """Start `askdb serve` with ``env`` added; yield its base URL; stop it afterwards."""
     port = free_port()
     full = {**os.environ,
-            "ASKDB_CACHE_DIR": os.environ.get("ASKDB_CACHE_DIR", str(REPO / ".cache")),
             "ASKDB_STATE_URL": f"sqlite:///{tmp / 'state.sqlite'}",
             "ASKDB_ANSWERER": "template", **env, "ASKDB_PORT": str(port)}
     log_path = tmp / "serve.log"
@@ -38,16 +50,9 @@ def askdb_serve(tmp: Path, env: dict[str, str]):
         proc = subprocess.Popen([sys.executable, "-m", "askdb", "serve"], env=full,
                                 stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "healthz", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    proc.kill()
-                    pytest.fail("askdb serve did not start: " + log_path.read_text()[-3000:])
-                time.sleep(0.5)
+        if not wait_healthy(url, proc, 120):
+            proc.kill()
+            pytest.fail("askdb serve did not start: " + log_path.read_text()[-3000:])
         try:
             yield url
         finally:

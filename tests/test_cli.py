@@ -9,12 +9,10 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
-
 
 def askdb(*args: str, stdin: str | None = None, env: dict | None = None,
           timeout: int = 600) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "ASKDB_CACHE_DIR": str(REPO / ".cache"), **(env or {})}
+    full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "askdb", *args], input=stdin,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
 

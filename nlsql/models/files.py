@@ -172,15 +172,21 @@ def gguf_path(cache_dir: Path, model: BundledModel) -> Path:
 LLAMACPP_WEIGHTS = ("q4_k_m", "q8_0")
 
 
-def served_gguf(cache_dir: Path, model: BundledModel, weights: str = "q4_k_m") -> Path:
-    """The GGUF llama.cpp loads for ``weights``, written from the verified one if needed."""
+def served_gguf_path(cache_dir: Path, model: BundledModel, weights: str = "q4_k_m") -> Path:
+    """Where the GGUF llama.cpp loads for ``weights`` is, written or not."""
     shipped = gguf_path(cache_dir, model)
     if weights == "q4_k_m":
         return shipped
     if weights not in LLAMACPP_WEIGHTS:
         raise ModelUnavailable(f"Unknown llama.cpp weights {weights!r}: use one of "
                                f"{', '.join(LLAMACPP_WEIGHTS)}.")
-    out = shipped.with_name(f"{model.name}.{weights.upper()}.gguf")
+    return shipped.with_name(f"{model.name}.{weights.upper()}.gguf")
+
+
+def served_gguf(cache_dir: Path, model: BundledModel, weights: str = "q4_k_m") -> Path:
+    """The GGUF llama.cpp loads for ``weights``, written from the verified one if needed."""
+    shipped = gguf_path(cache_dir, model)
+    out = served_gguf_path(cache_dir, model, weights)
     if not out.exists():
         if not shipped.exists():
             raise ModelUnavailable(f"The GGUF file {shipped} does not exist: run "
