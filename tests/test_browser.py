@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,11 +40,13 @@ def browser():
     driver.quit()
 
 
-def test_ask_and_see_the_table(server, browser):
+def test_ask_and_see_the_table(server, browser, tmp_path):
+    """Also the README's picture: WEB_CHAT_SCREENSHOT=docs/web-chat.png writes it there."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.set_window_size(1100, 900)
     browser.get(server)
     box = browser.find_element(By.ID, "question")
     box.send_keys("What is the total time saved by each department?")
@@ -58,6 +62,9 @@ def test_ask_and_see_the_table(server, browser):
     assert cells == {"DC1", "DC2", "DC3", "DC4", "DC5"}
     sql = browser.find_element(By.CSS_SELECTOR, ".msg.bot pre.sql").text
     assert sql.upper().startswith("SELECT") and "GROUP BY" in sql.upper()
+    shot = Path(os.environ.get("WEB_CHAT_SCREENSHOT") or tmp_path / "web-chat.png")
+    assert browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size < 1_000_000
 
 
 def test_empty_question_shows_a_message(server, browser):
